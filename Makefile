@@ -1,0 +1,15 @@
+# Shortcuts for workshop.py, which does the work (and runs without make, e.g. on Windows).
+PYTHON ?= python3
+STEP ?=
+PORT ?= 8000
+
+.PHONY: run test generate
+
+run:
+	$(PYTHON) workshop.py run $(STEP) --port $(PORT)
+
+test:
+	$(PYTHON) workshop.py test $(STEP)
+
+generate:
+	$(PYTHON) workshop.py generate

@@ -1,0 +1,37 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import python_in
+from workshop import STEP_PAIRS, STEPS_DIR, step_files
+
+
+def lesson_test_files(old: Path, new: Path) -> list[str]:
+    """The test files a step adds or changes: together they describe what the step teaches."""
+    old_files = set(step_files(old))
+    return [
+        path
+        for path in step_files(new)
+        if path.startswith("tests/test_")
+        and (path not in old_files or (old / path).read_bytes() != (new / path).read_bytes())
+    ]
+
+
+@pytest.mark.parametrize(("old", "new"), STEP_PAIRS, ids=[new for _, new in STEP_PAIRS])
+def test_a_steps_new_tests_fail_on_the_previous_steps_code(old, new, tmp_path):
+    previous_code = tmp_path / old
+    shutil.copytree(STEPS_DIR / old, previous_code, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.sqlite3"))
+    shutil.copytree(STEPS_DIR / new / "tests", previous_code / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(STEPS_DIR / new / "pytest.ini", previous_code / "pytest.ini")
+    lesson_files = lesson_test_files(STEPS_DIR / old, STEPS_DIR / new)
+
+    # Exit code 1: some test failed; 2: the file could not even be collected (e.g. a missing module).
+    passing = [
+        path
+        for path in lesson_files
+        if python_in(previous_code, "-m", "pytest", "-x", "-q", path).returncode not in (1, 2)
+    ]
+
+    assert lesson_files, f"{new} adds or changes no test file"
+    assert passing == [], f"these {new} test files already pass on {old}, so they do not test the lesson"

@@ -1,0 +1,54 @@
+import json
+import re
+import subprocess
+
+from workshop import ROOT, STEP_PAIRS, STEPS, STEPS_DIR, step_files
+
+SKELETON = ["manage.py", "pytest.ini", "mysite/settings.py", "mysite/urls.py", "mysite/asgi.py", "chat/apps.py"]
+STRAY = re.compile(
+    r"(^|/)(__pycache__|\.pytest_cache|\.ruff_cache|\.venv|venv|node_modules)/|\.py[cod]$|\.sqlite3|\.DS_Store$|\.log$"
+)
+
+
+def test_steps_json_lists_exactly_the_step_folders():
+    folders = sorted(path.name for path in STEPS_DIR.iterdir() if path.is_dir())
+
+    assert STEPS == folders
+
+
+def test_steps_are_numbered_in_order():
+    numbers = [int(slug.split("_")[0]) for slug in STEPS]
+
+    assert numbers == list(range(1, len(STEPS) + 1))
+
+
+def test_every_step_has_a_title_and_an_idea():
+    steps = json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))["steps"]
+
+    assert all(step["title"].strip() and step["idea"].strip() for step in steps)
+
+
+def test_every_step_is_a_whole_django_project(step):
+    files = step_files(step)
+
+    assert [name for name in SKELETON if name not in files] == []
+    assert any(name.startswith("tests/test_") for name in files)
+
+
+def test_a_step_keeps_every_file_name_of_the_step_before():
+    for old, new in STEP_PAIRS:
+        missing = set(step_files(STEPS_DIR / old)) - set(step_files(STEPS_DIR / new))
+        assert missing == set(), f"{new} drops or renames files of {old}: {sorted(missing)}"
+
+
+def test_no_stray_files_in_steps():
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "steps"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+
+    assert listed, "git lists no files under steps/"
+    assert [path for path in listed if STRAY.search(path)] == []
