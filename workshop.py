@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_python()
         if args.command == "run":
-            return run(resolve_step(args.step), args.port)
+            return run(STEPS_DIR / resolve_step(args.step), args.port)
         if args.command == "test":
-            return test([resolve_step(args.step)] if args.step else STEPS, repository_checks=not args.step)
+            steps = [resolve_step(args.step)] if args.step else STEPS
+            return test([(slug, STEPS_DIR / slug) for slug in steps], repository_checks=not args.step)
         return generate()
     except WorkshopError as error:
         print(f"\nworkshop: {error}", file=sys.stderr)
@@ -107,21 +108,22 @@ def ensure_venv() -> Path:
     return python
 
 
-def run(slug: str, port: int) -> int:
+def run(project: Path, port: int) -> int:
+    """Migrate and serve the Django project in folder `project`."""
     python = str(ensure_venv())
-    step = STEPS_DIR / slug
-    if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=step).returncode:
-        raise WorkshopError(f"`manage.py migrate` failed in steps/{slug} (see above).")
-    print(f"\nworkshop: serving {slug} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
+    name = project.relative_to(ROOT).as_posix()
+    if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project).returncode:
+        raise WorkshopError(f"`manage.py migrate` failed in {name} (see above).")
+    print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
     try:
-        return subprocess.run([python, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=step).returncode
+        return subprocess.run([python, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=project).returncode
     except KeyboardInterrupt:
         return 0
 
 
-def test(slugs: list[str], repository_checks: bool) -> int:
+def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
+    """Run pytest in each (name, folder) of suites, each in its own process, and report the totals."""
     python = str(ensure_venv())
-    suites = [(slug, STEPS_DIR / slug) for slug in slugs]
     if repository_checks:
         suites.append(("repository checks", ROOT))
     results = []
