@@ -2,6 +2,8 @@ import pytest
 
 from sockets import handshake
 
+pytest_plugins = ["browser"]
+
 
 @pytest.fixture
 async def open_socket():

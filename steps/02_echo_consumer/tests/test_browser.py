@@ -1,0 +1,41 @@
+import pytest
+from playwright.async_api import expect
+
+# The browser is shared by the whole session, so the tests run in the session's event loop.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def open_index(page, server):
+    await page.goto(f"{server.url}/chat/")
+    # Keys typed before the autofocus lands would go nowhere.
+    await expect(page.locator("#room-name-input")).to_be_focused()
+
+
+async def test_index_puts_the_cursor_in_the_room_name_input(server, page):
+    await page.goto(f"{server.url}/chat/")
+
+    await expect(page.locator("#room-name-input")).to_be_focused()
+
+
+async def test_typing_a_room_name_and_enter_opens_the_room(server, page, screenshot):
+    await open_index(page, server)
+
+    await page.keyboard.type("lobby")
+    await screenshot(page)
+    await page.keyboard.press("Enter")
+
+    await expect(page).to_have_url(f"{server.url}/chat/lobby/")
+    await expect(page.locator("#room-name-heading")).to_have_text("lobby")
+
+
+@pytest.mark.parametrize("room_name", ["two words", "café"])
+async def test_a_forbidden_room_name_shows_the_rule_instead_of_opening_a_room(server, page, room_name):
+    await open_index(page, server)
+    error = page.locator("#room-name-error")
+    await expect(error).to_be_hidden()
+
+    await page.keyboard.type(room_name)
+    await page.keyboard.press("Enter")
+
+    await expect(error).to_be_visible()
+    await expect(page).to_have_url(f"{server.url}/chat/")
