@@ -11,17 +11,27 @@ async def open_index(page, server):
     await expect(page.locator("#room-name-input")).to_be_focused()
 
 
+async def open_room(page, server, room_name):
+    await page.goto(f"{server.url}/chat/{room_name}/")
+    await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+    await expect(page.locator("#chat-message-input")).to_be_focused()
+
+
+async def send(page, text):
+    await page.keyboard.type(text)
+    await page.keyboard.press("Enter")
+
+
 async def test_index_puts_the_cursor_in_the_room_name_input(server, page):
     await page.goto(f"{server.url}/chat/")
 
     await expect(page.locator("#room-name-input")).to_be_focused()
 
 
-async def test_typing_a_room_name_and_enter_opens_the_room(server, page, screenshot):
+async def test_typing_a_room_name_and_enter_opens_the_room(server, page):
     await open_index(page, server)
 
     await page.keyboard.type("lobby")
-    await screenshot(page)
     await page.keyboard.press("Enter")
 
     await expect(page).to_have_url(f"{server.url}/chat/lobby/")
@@ -39,3 +49,61 @@ async def test_a_forbidden_room_name_shows_the_rule_instead_of_opening_a_room(se
 
     await expect(error).to_be_visible()
     await expect(page).to_have_url(f"{server.url}/chat/")
+
+
+async def test_message_sent_with_enter_appears_in_the_senders_log(server, page, room_name):
+    await open_room(page, server, room_name)
+
+    await send(page, "hello")
+
+    await expect(page.locator("#chat-log li")).to_have_text(["hello"])
+
+
+async def test_input_is_emptied_once_the_message_is_sent(server, page, room_name):
+    await open_room(page, server, room_name)
+
+    await send(page, "hello")
+
+    await expect(page.locator("#chat-message-input")).to_have_value("")
+    await expect(page.locator("#chat-message-input")).to_be_focused()
+
+
+async def test_messages_appear_in_the_order_they_were_sent(server, page, screenshot):
+    await open_room(page, server, "lobby")
+
+    await send(page, "Hello, is anyone here?")
+    await send(page, "Only my echo, it seems.")
+
+    await expect(page.locator("#chat-log li")).to_have_text(["Hello, is anyone here?", "Only my echo, it seems."])
+    await screenshot(page)
+
+
+async def test_markup_in_a_message_shows_as_text(server, page, room_name):
+    await open_room(page, server, room_name)
+
+    await send(page, "<b>bold</b>")
+
+    await expect(page.locator("#chat-log li")).to_have_text(["<b>bold</b>"])
+    await expect(page.locator("#chat-log b")).to_have_count(0)
+
+
+async def test_echo_does_not_reach_a_second_page_in_the_room(server, page, new_page, room_name):
+    neighbour = await new_page()
+    await open_room(page, server, room_name)
+    await open_room(neighbour, server, room_name)
+
+    await send(page, "only for me")
+    await expect(page.locator("#chat-log li")).to_have_text(["only for me"])
+    # Whatever the server had sent the neighbour before arrives before the echo of its own message.
+    await send(neighbour, "and this for me")
+
+    await expect(neighbour.locator("#chat-log li")).to_have_text(["and this for me"])
+
+
+async def test_page_shows_when_the_connection_is_lost(own_server, page, room_name):
+    await open_room(page, own_server, room_name)
+
+    own_server.stop()
+
+    await expect(page.locator("#connection-status")).to_have_attribute("data-state", "closed")
+    await expect(page.locator("#chat-message-input")).to_be_disabled()
