@@ -138,12 +138,11 @@ def command_problems(command: str) -> list[str]:
         words = words[: next((i for i, word in enumerate(words) if word.startswith("#")), len(words))]
         while words and re.fullmatch(r"[$>]|[A-Z_]+=\S*", words[0]):
             words.pop(0)
+        script = words.index("workshop.py") if "workshop.py" in words[1:] else 0
         if words[:1] == ["make"]:
             problems += make_problems(words[1:])
-        elif "workshop.py" in words[1:] and re.fullmatch(
-            r"python[\d.]*|py|-\d[\d.]*", words[words.index("workshop.py") - 1]
-        ):
-            problems += workshop_problems(words[words.index("workshop.py") + 1 :])
+        elif script and re.fullmatch(r"python[\d.]*|py|-\d[\d.]*", words[script - 1]):
+            problems += workshop_problems(words[script + 1 :])
         if words[:1] in (["cd"], ["diff"], ["git"], ["ls"]):
             problems += [
                 f"no {word} in the repository"
