@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,38 @@ def step_diff(old: Path, new: Path, old_label: str, new_label: str) -> str:
 
 def read_lines(path: Path) -> list[str]:
     return [line if line.endswith("\n") else line + "\n" for line in path.read_text(encoding="utf-8").splitlines(True)]
+
+
+def copy_files(source: Path, destination: Path, paths: list[str]) -> None:
+    for path in paths:
+        (destination / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / path, destination / path)
+
+
+def project_with_tests(code: Path, tests_from: Path, into: Path) -> Path:
+    """Copy the project in folder `code` to `into`, with the tests and pytest.ini of step `tests_from` for its own.
+
+    This is how a step's tests run on other code: on the step before it (a repository check that the tests
+    test the lesson) and on workbench/ (check). The tests are copied at run time, never committed twice.
+    """
+    copy_files(code, into, [path for path in step_files(code) if not is_test_file(path)])
+    copy_files(tests_from, into, [path for path in step_files(tests_from) if is_test_file(path)])
+    return into
+
+
+def is_test_file(path: str) -> bool:
+    return path.startswith("tests/") or path == "pytest.ini"
+
+
+def step_changes(old: Path, new: Path) -> dict[str, list[str]]:
+    """The files folder `new` adds, changes and removes compared with folder `old`."""
+    old_files, new_files = set(step_files(old)), set(step_files(new))
+    both = old_files & new_files
+    return {
+        "added": sorted(new_files - old_files),
+        "changed": sorted(path for path in both if (old / path).read_bytes() != (new / path).read_bytes()),
+        "removed": sorted(old_files - new_files),
+    }
 
 
 def expected_diffs() -> dict[Path, str]:

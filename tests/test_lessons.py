@@ -1,30 +1,15 @@
-import shutil
-from pathlib import Path
-
 import pytest
 
 from helpers import python_in
-from workshop import STEP_PAIRS, STEPS_DIR, step_files
-
-
-def lesson_test_files(old: Path, new: Path) -> list[str]:
-    """The test files a step adds or changes: together they describe what the step teaches."""
-    old_files = set(step_files(old))
-    return [
-        path
-        for path in step_files(new)
-        if path.startswith("tests/test_")
-        and (path not in old_files or (old / path).read_bytes() != (new / path).read_bytes())
-    ]
+from workshop import STEP_PAIRS, STEPS_DIR, project_with_tests, step_changes
 
 
 @pytest.mark.parametrize(("old", "new"), STEP_PAIRS, ids=[new for _, new in STEP_PAIRS])
 def test_a_steps_new_tests_fail_on_the_previous_steps_code(old, new, tmp_path):
-    previous_code = tmp_path / old
-    shutil.copytree(STEPS_DIR / old, previous_code, ignore=shutil.ignore_patterns("tests", "__pycache__", "*.sqlite3"))
-    shutil.copytree(STEPS_DIR / new / "tests", previous_code / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(STEPS_DIR / new / "pytest.ini", previous_code / "pytest.ini")
-    lesson_files = lesson_test_files(STEPS_DIR / old, STEPS_DIR / new)
+    previous_code = project_with_tests(STEPS_DIR / old, STEPS_DIR / new, tmp_path / old)
+    changes = step_changes(STEPS_DIR / old, STEPS_DIR / new)
+    # The test files a step adds or changes: together they describe what the step teaches.
+    lesson_files = [path for path in changes["added"] + changes["changed"] if path.startswith("tests/test_")]
 
     # Exit code 1: some test failed; 2: the file could not even be collected (e.g. a missing module).
     passing = [
