@@ -23,6 +23,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent
 STEPS_DIR = ROOT / "steps"
@@ -122,7 +123,7 @@ def run(project: Path, port: int) -> int:
         return 0
 
 
-def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
+def test(suites: list[tuple[str, Path]], repository_checks: bool, list_behaviours: bool = False) -> int:
     """Run pytest in each (name, folder) of suites, each in its own process, and report the totals."""
     python = str(ensure_venv())
     if repository_checks:
@@ -131,29 +132,33 @@ def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
     for name, folder in suites:
         print(f"\n===== {name} =====", flush=True)
         results.append((name, *run_pytest(python, folder)))
-    return report(results)
+    return report(results, list_behaviours)
 
 
-def run_pytest(python: str, folder: Path) -> tuple[int, dict[str, int], float]:
+def run_pytest(python: str, folder: Path) -> tuple[int, dict[str, int], float, list[CaseResult]]:
     with tempfile.TemporaryDirectory() as scratch:
         junit = Path(scratch) / "junit.xml"
         started = time.monotonic()
         code = subprocess.run([python, "-m", "pytest", f"--junitxml={junit}"], cwd=folder).returncode
         elapsed = time.monotonic() - started
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        cases = []
         if junit.exists():
             for suite in ET.parse(junit).getroot().iter("testsuite"):
                 for key in counts:
                     counts[key] += int(suite.get(key, 0))
-    return code, counts, elapsed
+                cases.extend(CaseResult.from_junit(case) for case in suite.iter("testcase"))
+    return code, counts, elapsed, cases
 
 
-def report(results: list[tuple[str, int, dict[str, int], float]]) -> int:
+def report(
+    results: list[tuple[str, int, dict[str, int], float, list[CaseResult]]], list_behaviours: bool = False
+) -> int:
     in_ci = os.environ.get("CI", "").lower() == "true"
     print(f"\n{'suite':<24}{'tests':>7}{'failed':>8}{'skipped':>9}{'seconds':>9}  result")
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     ok = True
-    for name, code, counts, elapsed in results:
+    for name, code, counts, elapsed, _ in results:
         failed = counts["failures"] + counts["errors"]
         passed = counts["tests"] - failed - counts["skipped"]
         suite_ok = code == 0 and counts["tests"] > 0 and not (in_ci and counts["skipped"])
@@ -164,7 +169,63 @@ def report(results: list[tuple[str, int, dict[str, int], float]]) -> int:
         result = "ok" if suite_ok else ("skipped under CI" if code == 0 and counts["skipped"] else "FAILED")
         print(f"{name:<24}{counts['tests']:>7}{failed:>8}{counts['skipped']:>9}{elapsed:>9.1f}  {result}")
     print(f"\ntotal: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+    if list_behaviours:
+        for name, _, _, _, cases in results:
+            print_behaviours(name, cases)
     return 0 if ok else 1
+
+
+class CaseResult(NamedTuple):
+    """One test as pytest's JUnit report tells it."""
+
+    module: str  # tests.test_echo, or "" when the file itself could not be loaded
+    name: str  # test_foreign_origin_is_refused[http://evil.example], or the module that could not be loaded
+    outcome: str  # passed, failed or skipped
+    reason: str  # why a file could not be loaded: the last line pytest gives, e.g. "ModuleNotFoundError: ..."
+
+    @classmethod
+    def from_junit(cls, case: ET.Element) -> CaseResult:
+        tags = {child.tag for child in case}
+        outcome = "failed" if tags & {"failure", "error"} else "skipped" if "skipped" in tags else "passed"
+        errors = [child.text or "" for child in case if child.tag == "error"]
+        last_lines = [line[1:].strip() for line in "".join(errors).splitlines() if line.startswith("E ")]
+        return cls(case.get("classname", ""), case.get("name", ""), outcome, last_lines[-1] if last_lines else "")
+
+
+def behaviours(cases: list[CaseResult]) -> list[tuple[str, str]]:
+    """(outcome, sentence) for each test function; a parametrized test fails if any of its cases fails."""
+    functions: dict[tuple[str, str], list[CaseResult]] = {}
+    for case in cases:
+        functions.setdefault((case.module, case.name.partition("[")[0]), []).append(case)
+    sentences = []
+    for (module, function), group in functions.items():
+        outcomes = {case.outcome for case in group}
+        outcome = "failed" if "failed" in outcomes else "passed" if "passed" in outcomes else "skipped"
+        if not module:
+            sentence = f"{function.replace('.', '/')}.py cannot be loaded: {group[0].reason or 'see above'}"
+        else:
+            sentence = function.removeprefix("test_").replace("_", " ")
+            failing = [case.name.partition("[")[2][:-1] for case in group if case.outcome == "failed"]
+            if 0 < len(failing) < len(group):
+                sentence += " (fails for " + ", ".join(shorten(example) for example in failing) + ")"
+        sentences.append((outcome, sentence))
+    order = {"failed": 0, "skipped": 1, "passed": 2}
+    return sorted(sentences, key=lambda item: order[item[0]])
+
+
+def shorten(text: str, width: int = 24) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def print_behaviours(name: str, cases: list[CaseResult]) -> None:
+    sentences = behaviours(cases)
+    passing = sum(outcome == "passed" for outcome, _ in sentences)
+    if not sentences:
+        print(f"\n{name}: no test ran, because pytest stopped before running any (its message is above).")
+        return
+    print(f"\n{name}: {passing} of {len(sentences)} behaviours work")
+    for outcome, sentence in sentences:
+        print(f"  {dict(passed='ok', failed='FAIL', skipped='skip')[outcome]:<6}{sentence}")
 
 
 def step_files(folder: Path) -> list[str]:
