@@ -4,8 +4,17 @@
     python workshop.py test [STEP]    run every step's suite and the repository checks
     python workshop.py generate       rewrite docs/diffs/ and the README's table of steps
 
+Type a step yourself in workbench/ (ignored by git; what it replaces goes to a backup):
+
+    python workshop.py start STEP     copy the step before STEP into workbench/
+    python workshop.py check [STEP]   run STEP's tests against workbench/
+    python workshop.py compare [STEP] show how workbench/ differs from STEP
+    python workshop.py reset STEP     replace workbench/ with STEP itself
+    python workshop.py run workbench  serve workbench/
+
 Both run and test create .venv and install requirements.txt into it first.
-STEP is a number (2, 02) or a folder name (02_echo_consumer).
+STEP is a number (2, 02) or a folder name (02_echo_consumer); check and compare default to
+the step workbench/ was started or reset at.
 """
 
 from __future__ import annotations
