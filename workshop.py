@@ -402,7 +402,7 @@ def check_workbench(name: str | None, workbench: Path) -> int:
     require_loadable(workbench)
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
         project = project_with_tests(workbench, STEPS_DIR / slug, Path(scratch) / workbench.name)
-        run_every_test_file(project)
+        prepare_check(project)
         code = test([(f"workbench, step {number(slug)}", project)], repository_checks=False, list_behaviours=True)
     folder = f"{shown(workbench)}/"
     if code:
@@ -501,12 +501,16 @@ def back_up(workbench: Path) -> Path | None:
     return backup
 
 
-def run_every_test_file(project: Path) -> None:
-    """Make pytest run every test it can load, even when a test file imports a module not written yet."""
+def prepare_check(project: Path) -> None:
+    """Have pytest run every test it can load and keep its tracebacks short, for check.
+
+    Otherwise one test file importing a module not written yet stops the whole run; and the list of behaviours
+    after the tracebacks is what an attendee reads first.
+    """
     ini = project / "pytest.ini"
-    option = "--continue-on-collection-errors"
-    text, found = re.subn(r"^addopts *=.*", rf"\g<0> {option}", ini.read_text("utf-8"), count=1, flags=re.M)
-    ini.write_text(text if found else f"{text}addopts = {option}\n", encoding="utf-8")
+    options = "--continue-on-collection-errors --tb=short"
+    text, found = re.subn(r"^addopts *=.*", rf"\g<0> {options}", ini.read_text("utf-8"), count=1, flags=re.M)
+    ini.write_text(text if found else f"{text}addopts = {options}\n", encoding="utf-8")
 
 
 def workbench_step(name: str | None, workbench: Path, command: str) -> str:

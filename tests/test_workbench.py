@@ -146,13 +146,13 @@ def test_a_broken_workbench_gets_a_one_paragraph_message(workbench, capsys, dama
     assert len(err.strip().splitlines()) == 1, err
 
 
-def test_check_asks_pytest_to_run_the_tests_that_load_even_if_one_file_does_not(tmp_path):
+def test_check_runs_the_tests_that_load_even_if_one_file_does_not(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\ntestpaths = tests\n")
 
-    workshop.run_every_test_file(tmp_path)
+    workshop.prepare_check(tmp_path)
 
     assert (tmp_path / "pytest.ini").read_text().splitlines()[1] == (
-        "addopts = -p no:cacheprovider --continue-on-collection-errors"
+        "addopts = -p no:cacheprovider --continue-on-collection-errors --tb=short"
     )
 
 
