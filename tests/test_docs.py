@@ -33,7 +33,8 @@ LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^
 REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?([^\s>]+)>?", re.MULTILINE)
 HTML_LINK = re.compile(r"<(?:a|img)\b[^>]*?\b(?:href|src)=\"([^\"]+)\"", re.IGNORECASE)
 MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
-MAKE_TARGETS = set(re.findall(r"^([\w.-]+)\s*:(?!=)", MAKEFILE, re.MULTILINE)) - {".PHONY"}
+MAKE_RULES = re.findall(r"^([\w.-]+(?:[ \t]+[\w.-]+)*)[ \t]*:(?!=)", MAKEFILE, re.MULTILINE)
+MAKE_TARGETS = {target for rule in MAKE_RULES for target in rule.split()} - {".PHONY"}
 MAKE_VARIABLES = set(re.findall(r"^(\w+)\s*[?:+]?=", MAKEFILE, re.MULTILINE))
 
 
@@ -124,6 +125,8 @@ def workshop_options() -> dict[str, dict[str, bool]]:
 
 
 def is_step(name: str) -> bool:
+    if name == "workbench":  # `run` serves the workbench like a step
+        return True
     try:
         resolve_step(name)
     except WorkshopError:
