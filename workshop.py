@@ -2,7 +2,7 @@
 
     python workshop.py run [STEP]     serve a step at http://127.0.0.1:8000/chat/
     python workshop.py test [STEP]    run every step's suite and the repository checks
-    python workshop.py generate       rewrite docs/diffs/ and the README's table of steps
+    python workshop.py generate       rewrite docs/diffs/, the README's table of steps and the chapters' code
 
 Type a step yourself in workbench/ (ignored by git; what it replaces goes to a backup):
 
@@ -20,6 +20,7 @@ the step workbench/ was started or reset at.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import difflib
 import hashlib
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--port", type=int, default=8000)
     test_parser = commands.add_parser("test", help="run the tests (default: every step and the repository checks)")
     test_parser.add_argument("step", nargs="?")
-    commands.add_parser("generate", help="rewrite docs/diffs/ and the README's table of steps")
+    commands.add_parser("generate", help="rewrite docs/diffs/, the README's table of steps and the chapters' code")
     commands.add_parser("start", help="copy the code a step starts from into workbench/").add_argument("step")
     commands.add_parser("check", help="run a step's tests against workbench/").add_argument("step", nargs="?")
     commands.add_parser("compare", help="show how workbench/ differs from a step").add_argument("step", nargs="?")
@@ -532,7 +533,6 @@ def diff_of_one_file(diff: str, part: str, where: str) -> str:
 
 def python_definition(code: str, part: str, where: str) -> str:
     """The source lines of a class, function or assignment, found by name (`Class.method` for a method)."""
-    import ast
 
     def names(node: ast.stmt) -> set[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
