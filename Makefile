@@ -3,7 +3,7 @@ PYTHON ?= python3
 STEP ?=
 PORT ?= 8000
 
-.PHONY: run test generate
+.PHONY: run test generate start check compare reset
 
 run:
 	$(PYTHON) workshop.py run $(STEP) --port $(PORT)
@@ -13,3 +13,7 @@ test:
 
 generate:
 	$(PYTHON) workshop.py generate
+
+# The workbench: type a step yourself in workbench/ (see the README).
+start check compare reset:
+	$(PYTHON) workshop.py $@ $(STEP)

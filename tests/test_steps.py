@@ -2,9 +2,8 @@ import json
 import re
 import subprocess
 
-from workshop import ROOT, STEP_PAIRS, STEPS, STEPS_DIR, step_files
+from workshop import PROJECT_FILES, ROOT, STEP_PAIRS, STEPS, STEPS_DIR, step_files
 
-SKELETON = ["manage.py", "pytest.ini", "mysite/settings.py", "mysite/urls.py", "mysite/asgi.py", "chat/apps.py"]
 STRAY = re.compile(
     r"(^|/)(__pycache__|\.pytest_cache|\.ruff_cache|\.venv|venv|node_modules)/|\.py[cod]$|\.sqlite3|\.DS_Store$|\.log$"
 )
@@ -31,7 +30,7 @@ def test_every_step_has_a_title_and_an_idea():
 def test_every_step_is_a_whole_django_project(step):
     files = step_files(step)
 
-    assert [name for name in SKELETON if name not in files] == []
+    assert [name for name in [*PROJECT_FILES, "pytest.ini"] if name not in files] == []
     assert any(name.startswith("tests/test_") for name in files)
 
 

@@ -1,0 +1,27 @@
+import json
+
+from asgiref.sync import async_to_sync
+from channels.generic.websocket import WebsocketConsumer
+
+from .messages import InvalidMessage, read_message
+
+
+class ChatConsumer(WebsocketConsumer):
+    def connect(self):
+        self.room_group_name = f"chat_{self.scope['url_route']['kwargs']['room_name']}"
+        async_to_sync(self.channel_layer.group_add)(self.room_group_name, self.channel_name)
+        self.accept()
+
+    def disconnect(self, code):
+        async_to_sync(self.channel_layer.group_discard)(self.room_group_name, self.channel_name)
+
+    def receive(self, text_data=None, bytes_data=None):
+        try:
+            message = read_message(text_data)
+        except InvalidMessage as error:
+            self.send(text_data=json.dumps({"error": str(error)}))
+            return
+        async_to_sync(self.channel_layer.group_send)(self.room_group_name, {"type": "chat.message", "message": message})
+
+    def chat_message(self, event):
+        self.send(text_data=json.dumps({"message": event["message"]}))

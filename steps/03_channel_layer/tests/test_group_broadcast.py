@@ -1,0 +1,48 @@
+import redis
+from django.conf import settings
+
+
+def group_size(room):
+    return redis.Redis.from_url(settings.REDIS_URL).zcard(f"asgi:group:chat_{room}")
+
+
+async def test_message_reaches_every_socket_in_the_room_exactly_once(open_socket, room):
+    sockets = [await open_socket(room) for _ in range(3)]
+
+    await sockets[1].send_json_to({"message": "hello, room"})
+
+    for socket in sockets:
+        assert await socket.receive_json_from() == {"message": "hello, room"}
+        assert await socket.receive_nothing()
+
+
+async def test_message_does_not_leak_to_other_rooms(open_socket, room):
+    sender = await open_socket(room)
+    elsewhere = await open_socket(f"{room}-next-door")
+
+    await sender.send_json_to({"message": "only here"})
+
+    assert await sender.receive_json_from() == {"message": "only here"}
+    assert await elsewhere.receive_nothing()
+
+
+async def test_socket_that_leaves_is_taken_out_of_the_group(open_socket, room):
+    stays = await open_socket(room)
+    leaves = await open_socket(room)
+    assert group_size(room) == 2
+
+    await leaves.disconnect()
+    await stays.send_json_to({"message": "after you left"})
+
+    assert await stays.receive_json_from() == {"message": "after you left"}
+    assert group_size(room) == 1
+
+
+async def test_error_frames_go_to_the_sender_only(open_socket, room):
+    sender = await open_socket(room)
+    neighbour = await open_socket(room)
+
+    await sender.send_to(text_data="not json")
+
+    assert "error" in await sender.receive_json_from()
+    assert await neighbour.receive_nothing()

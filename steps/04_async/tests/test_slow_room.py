@@ -1,0 +1,32 @@
+import asyncio
+
+import pytest
+from channels_redis.core import RedisChannelLayer
+
+SLOW_SECONDS = 2
+
+
+@pytest.fixture
+def slow_room(room, monkeypatch):
+    """A room whose broadcasts take SLOW_SECONDS, standing in for any slow awaited work."""
+    slow_group = f"chat_{room}"
+    group_send = RedisChannelLayer.group_send
+
+    async def slow_group_send(self, group, message):
+        if group == slow_group:
+            await asyncio.sleep(SLOW_SECONDS)
+        await group_send(self, group, message)
+
+    monkeypatch.setattr(RedisChannelLayer, "group_send", slow_group_send)
+    return room
+
+
+async def test_slow_work_in_one_room_does_not_hold_up_another(open_socket, slow_room):
+    slow = await open_socket(slow_room)
+    quick = await open_socket(f"{slow_room}-quick")
+
+    await slow.send_json_to({"message": "takes a while"})
+    await quick.send_json_to({"message": "right away"})
+
+    assert await quick.receive_json_from(timeout=SLOW_SECONDS / 2) == {"message": "right away"}
+    assert await slow.receive_json_from(timeout=SLOW_SECONDS * 2) == {"message": "takes a while"}
