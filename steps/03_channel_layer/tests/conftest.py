@@ -1,11 +1,12 @@
 import os
-import uuid
 
 import pytest
 import redis
 from django.conf import settings
 
 from sockets import handshake
+
+pytest_plugins = ["browser"]
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -22,12 +23,6 @@ def redis_is_running():
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-
-
-@pytest.fixture
-def room():
-    """A room name no other test uses, so groups in a shared Redis never mix."""
-    return f"room-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ from contextlib import ExitStack
 
 import pytest
 from django.conf import settings
-from servers import daphne
 from websockets.asyncio.client import connect
+
+from servers import daphne
 
 IN_MEMORY_SETTINGS = """
 from mysite.settings import *  # noqa: F403
@@ -20,26 +21,26 @@ def two_servers(tmp_path, settings_module="mysite.settings"):
     return stack, urls
 
 
-def websocket(base_url, room):
+def websocket(base_url, room_name):
     origin = base_url.replace("ws://", "http://")
-    return connect(f"{base_url}/ws/chat/{room}/", origin=origin, open_timeout=5)
+    return connect(f"{base_url}/ws/chat/{room_name}/", origin=origin, open_timeout=5)
 
 
-async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(tmp_path, room):
+async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(tmp_path, room_name):
     stack, (first, second) = two_servers(tmp_path)
     with stack:
-        async with websocket(first, room) as alice, websocket(second, room) as bob:
+        async with websocket(first, room_name) as alice, websocket(second, room_name) as bob:
             await alice.send(json.dumps({"message": "across processes"}))
 
             assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "across processes"}
             assert json.loads(await asyncio.wait_for(alice.recv(), 5)) == {"message": "across processes"}
 
 
-async def test_in_memory_layer_cannot_cross_processes(tmp_path, room):
+async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name):
     (tmp_path / "in_memory_settings.py").write_text(IN_MEMORY_SETTINGS)
     stack, (first, second) = two_servers(tmp_path, "in_memory_settings")
     with stack:
-        async with websocket(first, room) as alice, websocket(second, room) as bob:
+        async with websocket(first, room_name) as alice, websocket(second, room_name) as bob:
             await alice.send(json.dumps({"message": "stays in one process"}))
 
             assert json.loads(await asyncio.wait_for(alice.recv(), 5)) == {"message": "stays in one process"}

@@ -5,10 +5,10 @@ import asyncio
 IDLE_SECONDS = 6
 
 
-async def test_idle_socket_still_receives_the_next_message(open_socket, room):
-    idle = await open_socket(room)
+async def test_idle_socket_still_receives_the_next_message(open_socket, room_name):
+    idle = await open_socket(room_name)
     await asyncio.sleep(IDLE_SECONDS)
-    sender = await open_socket(room)
+    sender = await open_socket(room_name)
 
     await sender.send_json_to({"message": "still there?"})
 

@@ -4,10 +4,11 @@ import logging
 
 import pytest
 from channels.testing import HttpCommunicator
-from servers import PrivateRedis, daphne, free_port
 from websockets.asyncio.client import connect
 
+from browser import free_port
 from mysite.asgi import application
+from servers import PrivateRedis, daphne
 from sockets import handshake
 
 
@@ -39,20 +40,20 @@ async def test_pages_are_still_served_when_redis_is_unreachable(redis_unreachabl
     assert response["status"] == 200
 
 
-def websocket(base_url, room):
-    return connect(f"{base_url}/ws/chat/{room}/", origin=base_url.replace("ws://", "http://"), open_timeout=5)
+def websocket(base_url, room_name):
+    return connect(f"{base_url}/ws/chat/{room_name}/", origin=base_url.replace("ws://", "http://"), open_timeout=5)
 
 
-async def test_new_sockets_chat_again_after_redis_restarts(tmp_path, room):
+async def test_new_sockets_chat_again_after_redis_restarts(tmp_path, room_name):
     with PrivateRedis(tmp_path) as redis_server, daphne(tmp_path, redis_server.url) as server:
-        async with websocket(server, room) as before:
+        async with websocket(server, room_name) as before:
             await before.send(json.dumps({"message": "before the restart"}))
             assert json.loads(await asyncio.wait_for(before.recv(), 5)) == {"message": "before the restart"}
 
         redis_server.stop()
         redis_server.start()
 
-        async with websocket(server, room) as alice, websocket(server, room) as bob:
+        async with websocket(server, room_name) as alice, websocket(server, room_name) as bob:
             await alice.send(json.dumps({"message": "back again"}))
 
             assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "back again"}

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -11,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from browser import accepts_connections, free_port
+
 STEP = Path(__file__).resolve().parent.parent
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until_listening(port, process, log, seconds=20):
@@ -25,11 +20,9 @@ def wait_until_listening(port, process, log, seconds=20):
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{process.args[0]} exited at start:\n{log.read_text(errors='replace')}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        if accepts_connections(port):
             return
-        except OSError:
-            time.sleep(0.05)
+        time.sleep(0.05)
     pytest.fail(f"nothing listened on port {port} within {seconds} seconds:\n{log.read_text(errors='replace')}")
 
 

@@ -2,12 +2,12 @@ import redis
 from django.conf import settings
 
 
-def group_size(room):
-    return redis.Redis.from_url(settings.REDIS_URL).zcard(f"asgi:group:chat_{room}")
+def group_size(room_name):
+    return redis.Redis.from_url(settings.REDIS_URL).zcard(f"asgi:group:chat_{room_name}")
 
 
-async def test_message_reaches_every_socket_in_the_room_exactly_once(open_socket, room):
-    sockets = [await open_socket(room) for _ in range(3)]
+async def test_message_reaches_every_socket_in_the_room_exactly_once(open_socket, room_name):
+    sockets = [await open_socket(room_name) for _ in range(3)]
 
     await sockets[1].send_json_to({"message": "hello, room"})
 
@@ -16,9 +16,9 @@ async def test_message_reaches_every_socket_in_the_room_exactly_once(open_socket
         assert await socket.receive_nothing()
 
 
-async def test_message_does_not_leak_to_other_rooms(open_socket, room):
-    sender = await open_socket(room)
-    elsewhere = await open_socket(f"{room}-next-door")
+async def test_message_does_not_leak_to_other_rooms(open_socket, room_name):
+    sender = await open_socket(room_name)
+    elsewhere = await open_socket(f"{room_name}-next-door")
 
     await sender.send_json_to({"message": "only here"})
 
@@ -26,21 +26,21 @@ async def test_message_does_not_leak_to_other_rooms(open_socket, room):
     assert await elsewhere.receive_nothing()
 
 
-async def test_socket_that_leaves_is_taken_out_of_the_group(open_socket, room):
-    stays = await open_socket(room)
-    leaves = await open_socket(room)
-    assert group_size(room) == 2
+async def test_socket_that_leaves_is_taken_out_of_the_group(open_socket, room_name):
+    stays = await open_socket(room_name)
+    leaves = await open_socket(room_name)
+    assert group_size(room_name) == 2
 
     await leaves.disconnect()
     await stays.send_json_to({"message": "after you left"})
 
     assert await stays.receive_json_from() == {"message": "after you left"}
-    assert group_size(room) == 1
+    assert group_size(room_name) == 1
 
 
-async def test_error_frames_go_to_the_sender_only(open_socket, room):
-    sender = await open_socket(room)
-    neighbour = await open_socket(room)
+async def test_error_frames_go_to_the_sender_only(open_socket, room_name):
+    sender = await open_socket(room_name)
+    neighbour = await open_socket(room_name)
 
     await sender.send_to(text_data="not json")
 

@@ -7,9 +7,9 @@ SLOW_SECONDS = 2
 
 
 @pytest.fixture
-def slow_room(room, monkeypatch):
+def slow_room(room_name, monkeypatch):
     """A room whose broadcasts take SLOW_SECONDS, standing in for any slow awaited work."""
-    slow_group = f"chat_{room}"
+    slow_group = f"chat_{room_name}"
     group_send = RedisChannelLayer.group_send
 
     async def slow_group_send(self, group, message):
@@ -18,7 +18,7 @@ def slow_room(room, monkeypatch):
         await group_send(self, group, message)
 
     monkeypatch.setattr(RedisChannelLayer, "group_send", slow_group_send)
-    return room
+    return room_name
 
 
 async def test_slow_work_in_one_room_does_not_hold_up_another(open_socket, slow_room):
