@@ -359,7 +359,8 @@ def server(target: str, step: Path, scratch: Path):
             process.wait()
 
 
-ERROR_LINE = re.compile(r"^([\w.]+(?:Error|Exception|Full|Timeout))\b", re.MULTILINE)
+# A traceback's last line, or a logged message that names the exception (the steps log Redis errors in one line).
+ERROR_NAME = re.compile(r"\b(\w+(?:Error|Exception|Full))\b")
 
 
 def server_errors(log: Path, since: int) -> dict[str, int]:
@@ -367,9 +368,10 @@ def server_errors(log: Path, since: int) -> dict[str, int]:
     with open(log, "rb") as text:
         text.seek(since)
         found: dict[str, int] = {}
-        for name in ERROR_LINE.findall(text.read().decode(errors="replace")):
-            short = f"server: {name.rsplit('.', 1)[-1]}"
-            found[short] = found.get(short, 0) + 1
+        for line in text.read().decode(errors="replace").splitlines():
+            names = ERROR_NAME.findall(line)
+            if names and not line[:1].isspace() and not line.startswith(("Traceback", "During handling", "The above")):
+                found[f"server: {names[-1]}"] = found.get(f"server: {names[-1]}", 0) + 1
     return found
 
 
@@ -471,7 +473,7 @@ def svg_plot(results: list[Result], targets: list[str]) -> str:
             )
         parts.append(f'<text x="{width - right + 4}" y="{top + 14 + 16 * row}" fill="{colour}">{target}</text>')
     parts.append(
-        f'<text x="{width - right + 4}" y="{top + 30 + 16 * len(targets)}" fill="grey">hollow: lost</text>',
+        f'<text x="{width - right + 4}" y="{top + 30 + 16 * len(targets)}" fill="grey">hollow: failed</text>',
     )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
