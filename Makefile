@@ -3,7 +3,7 @@ PYTHON ?= python3
 STEP ?=
 PORT ?= 8000
 
-.PHONY: run test generate start check compare reset
+.PHONY: run test generate bench start check compare reset
 
 run:
 	$(PYTHON) workshop.py run $(STEP) --port $(PORT)
@@ -13,6 +13,10 @@ test:
 
 generate:
 	$(PYTHON) workshop.py generate
+
+# Load a step (default 04) with many sockets; docs/performance.md shows the options and the results.
+bench:
+	$(PYTHON) workshop.py bench $(STEP)
 
 # The workbench: type a step yourself in workbench/ (see the README).
 start check compare reset:

@@ -3,6 +3,7 @@
     python workshop.py run [STEP]     serve a step at http://127.0.0.1:8000/chat/
     python workshop.py test [STEP]    run every step's suite and the repository checks
     python workshop.py generate       rewrite docs/diffs/, the README's table of steps and the chapters' code
+    python workshop.py bench [STEP]   load a step with many sockets; docs/performance.md has the results
 
 Type a step yourself in workbench/ (ignored by git; what it replaces goes to a backup):
 
@@ -37,6 +38,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import NamedTuple
+
+from bench.bench import add_arguments as add_bench_arguments
 
 ROOT = Path(__file__).resolve().parent
 STEPS_DIR = ROOT / "steps"
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     test_parser = commands.add_parser("test", help="run the tests (default: every step and the repository checks)")
     test_parser.add_argument("step", nargs="?")
     commands.add_parser("generate", help="rewrite docs/diffs/, the README's table of steps and the chapters' code")
+    add_bench_arguments(commands.add_parser("bench", help="measure a step under load (see docs/performance.md)"))
     commands.add_parser("start", help="copy the code a step starts from into workbench/").add_argument("step")
     commands.add_parser("check", help="run a step's tests against workbench/").add_argument("step", nargs="?")
     commands.add_parser("compare", help="show how workbench/ differs from a step").add_argument("step", nargs="?")
@@ -111,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_workbench(WORKBENCH, args.port)
         if args.command == "run":
             return run(STEPS_DIR / resolve_step(args.step), args.port)
+        if args.command == "bench":
+            return bench(sys.argv[1:] if argv is None else argv)
         if args.command == "test":
             steps = [resolve_step(args.step)] if args.step else STEPS
             return test([(slug, STEPS_DIR / slug) for slug in steps], repository_checks=not args.step)
@@ -176,6 +182,14 @@ def run(project: Path, port: int) -> int:
             ).returncode
         except KeyboardInterrupt:
             return 0
+
+
+def bench(argv: list[str]) -> int:
+    """Run bench/bench.py with .venv's Python and a throwaway Redis, passing on the arguments after `bench`."""
+    python = str(ensure_venv())
+    arguments = argv[argv.index("bench") + 1 :]
+    with redis_environment(python, True) as env:
+        return subprocess.run([python, str(ROOT / "bench" / "bench.py"), *arguments], env=env).returncode
 
 
 def test(suites: list[tuple[str, Path]], repository_checks: bool, list_behaviours: bool = False) -> int:

@@ -1,0 +1,539 @@
+"""Load a step's chat server with many WebSocket clients, and report what reached whom and how fast.
+
+    python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M] [--rate HZ] [--sweep HZ,HZ,...]
+
+`workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
+Each target is served on 127.0.0.1 in a process of its own, one after the other, and gets the same load:
+
+  ours      the step as it is, with its own settings (and a throwaway database)
+  official  the same step with the channel layer set up as the Channels tutorial does: the Redis host, nothing else
+  plain     bench/plain_server.py: the websockets library alone, rooms by path, the single-process ceiling
+
+R rooms of C clients connect at once; then every client sends M messages at HZ per second, each message saying
+who sent it, its number and when it was due, and every client counts what it receives. Every message should
+reach each of the C sockets in its room (the sender's included) exactly once and in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+HOST = "127.0.0.1"
+# The sweep's bar: a rate passes when nothing is lost or duplicated, no socket fails, and p99 stays under this.
+P99_LIMIT_MS = 250
+TARGETS = ("ours", "official", "plain")
+# Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
+MAX_SOCKETS = 1000
+MAX_SECONDS = 120
+COLUMNS = [
+    "target",
+    "rooms × clients",
+    "offered/s",
+    "delivered/s",
+    "p50 ms",
+    "p99 ms",
+    "lost",
+    "duplicated",
+    "out of order",
+    "connect errors",
+    "closed early",
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmark's options; workshop.py's `bench` command has the same ones, so it can pass them on."""
+    parser.add_argument("step", nargs="?", default="04", help="a step from 03 on (default: 04)")
+    parser.add_argument("--rooms", type=int, default=8, metavar="R", help="rooms (default: 8)")
+    parser.add_argument("--clients", type=int, default=20, metavar="C", help="sockets in each room (default: 20)")
+    parser.add_argument("--messages", type=int, default=40, metavar="M", help="messages per client (default: 40)")
+    parser.add_argument(
+        "--rate", type=float, default=2.5, metavar="HZ", help="messages per second per client (default: 2.5)"
+    )
+    parser.add_argument(
+        "--sweep",
+        metavar="HZ,HZ",
+        help="run at each of these rates per client instead of --rate, for --seconds each; a target stops at its "
+        f"first rate that loses a message or has p99 over {P99_LIMIT_MS} ms",
+    )
+    parser.add_argument("--seconds", type=float, default=8, metavar="S", help="length of each sweep run (default: 8)")
+    parser.add_argument(
+        "--targets", default=",".join(TARGETS), metavar="T,T", help=f"which servers (default: {','.join(TARGETS)})"
+    )
+    parser.add_argument("--plot", metavar="FILE", help="with --sweep: draw p99 against offered load as an SVG file")
+    parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
+
+
+@dataclass
+class Load:
+    rooms: int
+    clients: int
+    messages: int
+    rate: float
+
+    @property
+    def offered(self) -> float:
+        """Deliveries per second asked for: every message goes to every socket of its room."""
+        return self.rooms * self.clients * self.rate * self.clients
+
+    def check(self) -> None:
+        if min(self.rooms, self.clients, self.messages) < 1 or self.rate <= 0:
+            raise SystemExit("bench: rooms, clients, messages and rate must all be positive")
+        if self.rooms * self.clients > MAX_SOCKETS:
+            raise SystemExit(f"bench: at most {MAX_SOCKETS} sockets (rooms × clients)")
+        if self.messages / self.rate > MAX_SECONDS:
+            raise SystemExit(f"bench: sending may last at most {MAX_SECONDS} seconds (messages / rate)")
+
+
+@dataclass
+class Result:
+    target: str
+    rooms: int
+    clients: int
+    messages: int
+    rate: float
+    offered: float
+    delivered_per_second: float
+    p50_ms: float | None
+    p99_ms: float | None
+    sent: int
+    expected: int
+    delivered: int
+    lost: int
+    duplicated: int
+    out_of_order: int
+    connect_errors: int
+    closed_early: int
+    connect_seconds: float
+    errors: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def passes(self) -> bool:
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.connect_errors == 0
+            and self.closed_early == 0
+            and self.p99_ms is not None
+            and self.p99_ms < P99_LIMIT_MS
+        )
+
+    def row(self) -> list[str]:
+        return [
+            self.target,
+            f"{self.rooms} × {self.clients}",
+            f"{self.offered:,.0f}",
+            f"{self.delivered_per_second:,.0f}",
+            milliseconds(self.p50_ms),
+            milliseconds(self.p99_ms),
+            f"{self.lost:,}",
+            f"{self.duplicated:,}",
+            f"{self.out_of_order:,}",
+            f"{self.connect_errors:,}",
+            f"{self.closed_early:,}",
+        ]
+
+
+def milliseconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}" if value >= 10 else f"{value:.1f}"
+
+
+class Client:
+    """One socket: sends its share of messages and counts every message it receives, by sender and number."""
+
+    def __init__(self, room: int, sender: int):
+        self.room = room
+        self.sender = sender
+        self.websocket = None
+        self.error: str | None = None
+        self.closed_early = False
+        self.sent = 0
+        self.seen: dict[tuple[int, int], int] = {}
+        self.highest: dict[int, int] = {}
+        self.out_of_order = 0
+        self.latencies: list[float] = []
+        self.last_delivery = 0.0
+
+    async def connect(self, url: str, origin: str) -> None:
+        from websockets.asyncio.client import connect
+
+        try:
+            self.websocket = await connect(url, origin=origin, open_timeout=30, ping_interval=None, max_queue=None)
+        except Exception as error:  # noqa: BLE001  (every kind of failure is counted, by name)
+            self.error = type(error).__name__
+
+    async def receive(self, run: Run) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.websocket:
+                now = time.monotonic()
+                text = json.loads(frame).get("message")
+                if not isinstance(text, str):
+                    run.count_error("error frame")
+                    continue
+                sender, number, due = text.split(":")
+                key = (int(sender), int(number))
+                self.seen[key] = self.seen.get(key, 0) + 1
+                if self.seen[key] > 1:
+                    continue
+                if key[1] < self.highest.get(key[0], -1):
+                    self.out_of_order += 1
+                self.highest[key[0]] = max(key[1], self.highest.get(key[0], -1))
+                self.latencies.append(now - float(due))
+                self.last_delivery = now
+                run.delivered += 1
+        if not run.closing:
+            self.closed_early = True
+
+    async def send(self, load: Load, start: float) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        interval = 1 / load.rate
+        offset = random.uniform(0, interval)
+        for number in range(load.messages):
+            # Latency counts from when a message was due, so a client that falls behind shows up as latency.
+            due = start + offset + number * interval
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            try:
+                await self.websocket.send(json.dumps({"message": f"{self.sender}:{number}:{due:.6f}"}))
+            except ConnectionClosed:
+                return
+            self.sent += 1
+
+
+class Run:
+    def __init__(self):
+        self.delivered = 0
+        self.closing = False
+        self.errors: dict[str, int] = {}
+
+    def count_error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+
+async def load_server(target: str, port: int, load: Load, label: str) -> Result:
+    """Connect, send, wait for the deliveries to stop, then count."""
+    run = Run()
+    clients = [Client(room, room * load.clients + index) for room in range(load.rooms) for index in range(load.clients)]
+    origin = f"http://{HOST}:{port}"
+    started = time.monotonic()
+    await asyncio.gather(
+        *(client.connect(f"ws://{HOST}:{port}/ws/chat/{label}-{client.room}/", origin) for client in clients)
+    )
+    connect_seconds = time.monotonic() - started
+    connected = [client for client in clients if client.websocket is not None]
+    for client in clients:
+        if client.error:
+            run.count_error(f"connect: {client.error}")
+    receivers = [asyncio.create_task(client.receive(run)) for client in connected]
+    start = time.monotonic() + 0.5
+    await asyncio.gather(*(client.send(load, start) for client in connected))
+    members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
+    expected = sum(client.sent * members[client.room] for client in connected)
+    # Wait for what is still on its way: until everything arrived, or nothing more arrived for 3 seconds.
+    last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
+    while run.delivered < expected and time.monotonic() < deadline and time.monotonic() - last_change < 3:
+        if run.delivered != last_count:
+            last_count, last_change = run.delivered, time.monotonic()
+        await asyncio.sleep(0.05)
+    run.closing = True
+    await asyncio.gather(*(client.websocket.close() for client in connected), return_exceptions=True)
+    await asyncio.gather(*receivers, return_exceptions=True)
+
+    latencies = sorted(latency for client in connected for latency in client.latencies)
+    delivered = sum(len(client.seen) for client in connected)
+    last = max((client.last_delivery for client in connected), default=start)
+    return Result(
+        target=target,
+        rooms=load.rooms,
+        clients=load.clients,
+        messages=load.messages,
+        rate=load.rate,
+        offered=load.offered,
+        delivered_per_second=delivered / max(last - start, 1 / load.rate * load.messages, 1e-9),
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        sent=sum(client.sent for client in connected),
+        expected=expected,
+        delivered=delivered,
+        lost=expected - delivered,
+        duplicated=sum(count - 1 for client in connected for count in client.seen.values()),
+        out_of_order=sum(client.out_of_order for client in connected),
+        connect_errors=len(clients) - len(connected),
+        closed_early=sum(client.closed_early for client in connected),
+        connect_seconds=connect_seconds,
+        errors=run.errors,
+    )
+
+
+def percentile(values: list[float], percent: float) -> float | None:
+    if not values:
+        return None
+    index = min(len(values) - 1, max(0, math.ceil(percent / 100 * len(values)) - 1))
+    return values[index] * 1000
+
+
+# The servers.
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def accepts_connections(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
+        return True
+    return False
+
+
+def settings_module(target: str, scratch: Path) -> str:
+    """A settings module that imports the step's and changes only what this target needs."""
+    name = f"bench_settings_{target}"
+    lines = [
+        '"""Generated by bench/bench.py for one run; the step\'s own settings are left as they are."""',
+        "import os",
+        "from mysite.settings import *  # noqa: F403",
+        "",
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', "
+        f"'NAME': {str(scratch / f'{target}.sqlite3')!r}}}}}",
+    ]
+    if target == "official":
+        lines.append(
+            "CHANNEL_LAYERS = {'default': {'BACKEND': 'channels_redis.core.RedisChannelLayer', "
+            "'CONFIG': {'hosts': [os.environ['REDIS_URL']]}}}"
+        )
+    (scratch / f"{name}.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return name
+
+
+@contextlib.contextmanager
+def server(target: str, step: Path, scratch: Path):
+    """Serve a target on a free port of 127.0.0.1; yields the port and the server's log file."""
+    port = free_port()
+    log = scratch / f"{target}-{port}.log"
+    if target == "plain":
+        command, cwd, env = [sys.executable, str(HERE / "plain_server.py"), "--port", str(port)], HERE, dict(os.environ)
+    else:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings_module(target, scratch),
+            "PYTHONPATH": os.pathsep.join([str(step), str(scratch)]),
+        }
+        migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
+        subprocess.run(migrate, cwd=step, env=env, check=True)
+        command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), "mysite.asgi:application"]
+        cwd = step
+    with open(log, "ab") as output:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not accepts_connections(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}")
+            time.sleep(0.05)
+        yield port, log
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# A traceback's last line, or a logged message that names the exception (the steps log Redis errors in one line).
+ERROR_NAME = re.compile(r"\b(\w+(?:Error|Exception|Full))\b")
+
+
+def server_errors(log: Path, since: int) -> dict[str, int]:
+    """The exceptions the server logged after byte `since` of its log, by name."""
+    with open(log, "rb") as text:
+        text.seek(since)
+        found: dict[str, int] = {}
+        for line in text.read().decode(errors="replace").splitlines():
+            names = ERROR_NAME.findall(line)
+            if names and not line[:1].isspace() and not line.startswith(("Traceback", "During handling", "The above")):
+                found[f"server: {names[-1]}"] = found.get(f"server: {names[-1]}", 0) + 1
+    return found
+
+
+# Reports.
+
+
+def table(results: list[Result]) -> str:
+    rows = [COLUMNS, ["---"] * len(COLUMNS), *(result.row() for result in results)]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def ratios(results: list[Result]) -> list[str]:
+    plain = next((result for result in results if result.target == "plain"), None)
+    lines = []
+    for result in results:
+        if plain is None or result is plain or not plain.delivered_per_second:
+            continue
+        p99 = f", p99 × {result.p99_ms / plain.p99_ms:.1f}" if result.p99_ms and plain.p99_ms else ""
+        share = result.delivered_per_second / plain.delivered_per_second
+        lines.append(f"{result.target}: delivered/s × {share:.2f} of plain{p99}")
+    return lines
+
+
+def errors_seen(results: list[Result]) -> list[str]:
+    return [
+        f"{result.target}: " + ", ".join(f"{kind} × {count}" for kind, count in sorted(result.errors.items()))
+        for result in results
+        if result.errors
+    ]
+
+
+def sweep_summary(results: list[Result], targets: list[str]) -> list[str]:
+    best = {}
+    for target in targets:
+        passing = [result.offered for result in results if result.target == target and result.passes]
+        best[target] = max(passing, default=0.0)
+    lines = []
+    for target in targets:
+        line = f"{target}: highest offered rate with nothing lost and p99 < {P99_LIMIT_MS} ms: {best[target]:,.0f}/s"
+        if target != "plain" and best.get("plain"):
+            line += f" ({best[target] / best['plain']:.2f} of plain)"
+        lines.append(line)
+    return lines
+
+
+def svg_plot(results: list[Result], targets: list[str]) -> str:
+    """p99 latency against offered deliveries per second, one line per target, both axes logarithmic."""
+    width, height, left, right, top, bottom = 640, 400, 70, 120, 20, 50
+    points = [result for result in results if result.p99_ms]
+    xs = [result.offered for result in points]
+    ys = [max(result.p99_ms, 1) for result in points] + [P99_LIMIT_MS]
+    x_low, x_high = math.log10(min(xs) / 1.3), math.log10(max(xs) * 1.3)
+    y_low, y_high = math.log10(min(ys) / 1.5), math.log10(max(ys) * 1.5)
+
+    def x(value: float) -> float:
+        return left + (math.log10(value) - x_low) / (x_high - x_low) * (width - left - right)
+
+    def y(value: float) -> float:
+        return height - bottom - (math.log10(max(value, 1)) - y_low) / (y_high - y_low) * (height - top - bottom)
+
+    colours = {"ours": "#1f77b4", "official": "#d62728", "plain": "#2ca02c"}
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="black"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
+        f'<line x1="{left}" y1="{y(P99_LIMIT_MS):.1f}" x2="{width - right}" y2="{y(P99_LIMIT_MS):.1f}" '
+        'stroke="grey" stroke-dasharray="4 4"/>',
+        f'<text x="{width - right + 4}" y="{y(P99_LIMIT_MS) + 4:.1f}" fill="grey">{P99_LIMIT_MS} ms</text>',
+        f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">'
+        "offered deliveries per second</text>",
+        f'<text x="15" y="{(top + height - bottom) / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 15 {(top + height - bottom) / 2})">p99 latency, ms</text>',
+    ]
+    for exponent in range(math.floor(x_low), math.ceil(x_high) + 1):
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10**exponent
+            if x_low <= math.log10(value) <= x_high:
+                parts.append(
+                    f'<text x="{x(value):.1f}" y="{height - bottom + 16}" text-anchor="middle">{value:,}</text>'
+                )
+    for exponent in range(math.floor(y_low), math.ceil(y_high) + 1):
+        for mantissa in (1, 10 / 3):
+            value = round(mantissa * 10**exponent)
+            if value and y_low <= math.log10(value) <= y_high:
+                parts.append(f'<text x="{left - 6}" y="{y(value) + 4:.1f}" text-anchor="end">{value:,}</text>')
+    for row, target in enumerate(targets):
+        mine = sorted((result for result in points if result.target == target), key=lambda result: result.offered)
+        colour = colours.get(target, "black")
+        if len(mine) > 1:
+            path = " ".join(f"{x(result.offered):.1f},{y(result.p99_ms):.1f}" for result in mine)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for result in mine:
+            fill = colour if result.passes else "white"
+            parts.append(
+                f'<circle cx="{x(result.offered):.1f}" cy="{y(result.p99_ms):.1f}" r="4" fill="{fill}" '
+                f'stroke="{colour}" stroke-width="2"/>'
+            )
+        parts.append(f'<text x="{width - right + 4}" y="{top + 14 + 16 * row}" fill="{colour}">{target}</text>')
+    parts.append(
+        f'<text x="{width - right + 4}" y="{top + 30 + 16 * len(targets)}" fill="grey">hollow: failed</text>',
+    )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def resolve_step(name: str) -> Path:
+    steps = sorted(path for path in (ROOT / "steps").iterdir() if (path / "manage.py").is_file())
+    for path in steps:
+        if name == path.name or (name.isdigit() and int(name) == int(path.name.split("_")[0])):
+            return path
+    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(path.name for path in steps)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    step = resolve_step(args.step)
+    if not os.environ.get("REDIS_URL"):
+        raise SystemExit("bench: set REDIS_URL, or run `python workshop.py bench`, which starts a Redis server")
+    targets = [target.strip() for target in args.targets.split(",") if target.strip()]
+    if not targets or set(targets) - set(TARGETS):
+        raise SystemExit(f"bench: --targets takes some of {', '.join(TARGETS)}")
+    if args.sweep:
+        rates = sorted(float(rate) for rate in args.sweep.split(","))
+        loads = [Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate) for rate in rates]
+    else:
+        loads = [Load(args.rooms, args.clients, args.messages, args.rate)]
+    for load in loads:
+        load.check()
+
+    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}", flush=True)
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        for target in targets:
+            with server(target, step, Path(scratch)) as (port, log):
+                for number, load in enumerate(loads):
+                    since = log.stat().st_size
+                    result = asyncio.run(load_server(target, port, load, f"bench{number}-{random.randrange(10**6)}"))
+                    time.sleep(0.5)  # the server's last log lines
+                    for kind, count in server_errors(log, since).items():
+                        result.errors[kind] = result.errors.get(kind, 0) + count
+                    results.append(result)
+                    print(f"  {table([result]).splitlines()[-1]}", flush=True)
+                    if args.sweep and not result.passes:
+                        break
+
+    print()
+    print(table(results))
+    for line in ratios(results) if not args.sweep else sweep_summary(results, targets):
+        print(line)
+    for line in errors_seen(results):
+        print(line)
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(result) for result in results], indent=2), encoding="utf-8")
+    if args.plot and args.sweep:
+        Path(args.plot).write_text(svg_plot(results, targets), encoding="utf-8")
+        print(f"bench: drew {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The single-process ceiling for the benchmark: the websockets library alone, relaying each room's messages.
+
+    python bench/plain_server.py --port 8001
+
+A room is the URL path (/ws/chat/lobby/). A message is {"message": "..."} as in the steps, and goes back to every
+socket of its room, the sender's included. Nothing else: no Django, no channel layer, no origin check, one process.
+"""
+
+import argparse
+import asyncio
+import json
+
+from websockets.asyncio.server import broadcast, serve
+
+ROOMS: dict[str, set] = {}
+
+
+async def relay(websocket):
+    room = ROOMS.setdefault(websocket.request.path, set())
+    room.add(websocket)
+    try:
+        async for frame in websocket:
+            try:
+                message = json.loads(frame)["message"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            broadcast(room, json.dumps({"message": message}))
+    finally:
+        room.discard(websocket)
+
+
+async def main(port):
+    async with serve(relay, "127.0.0.1", port) as server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    asyncio.run(main(parser.parse_args().port))

@@ -1,0 +1,59 @@
+"""The benchmark counts right: at a load any server handles, it sees every message arrive once, in order."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from workshop import ROOT
+
+COLUMNS = (
+    "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | duplicated | out of order "
+    "| connect errors | closed early |"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    if not os.environ.get("REDIS_URL"):
+        message = "the benchmark needs REDIS_URL: run `python workshop.py test`, which starts a Redis server"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    results = tmp_path_factory.mktemp("bench") / "results.json"
+    command = [sys.executable, "bench/bench.py", "04", "--rooms", "2", "--clients", "3", "--messages", "3"]
+    command += ["--rate", "10", "--targets", "ours,plain", "--json", str(results)]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    return finished.stdout, json.loads(results.read_text(encoding="utf-8"))
+
+
+def test_every_message_reaches_each_socket_of_its_room_exactly_once(tiny_run):
+    _, results = tiny_run
+
+    assert [result["target"] for result in results] == ["ours", "plain"]
+    for result in results:
+        assert result["sent"] == 2 * 3 * 3
+        assert result["expected"] == result["sent"] * 3
+        assert result["delivered"] == result["expected"]
+        assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+        assert (result["connect_errors"], result["closed_early"], result["errors"]) == (0, 0, {})
+
+
+def test_offered_load_counts_every_socket_of_the_room(tiny_run):
+    _, results = tiny_run
+
+    assert [result["offered"] for result in results] == [2 * 3 * 10 * 3] * 2
+
+
+def test_the_report_is_a_table_with_a_row_per_target(tiny_run):
+    output, _ = tiny_run
+
+    assert COLUMNS in output.splitlines()
+    assert [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ") and "× 3" in line][-2:] == [
+        "| ours",
+        "| plain",
+    ]
+    assert "ours: delivered/s × " in output
