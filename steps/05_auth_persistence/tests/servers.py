@@ -57,14 +57,19 @@ def daphne(tmp_path, redis_url, site, settings_module=None):
         yield f"ws://127.0.0.1:{port}"
 
 
+LOG_IN = """
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+client = Client()
+client.force_login(get_user_model().objects.get_or_create(username={username!r})[0])
+print(client.cookies.output(attrs=[], header="", sep=";").strip())
+"""
+
+
 def session_cookie(site, username):
     """The cookie header of a new session of `username` (created if need be) in the database of `site`."""
-    log_in = (
-        "from django.contrib.auth import get_user_model; from django.test import Client; client = Client(); "
-        f"client.force_login(get_user_model().objects.get_or_create(username={username!r})[0]); "
-        "print(client.cookies.output(attrs=[], header='', sep=';').strip())"
-    )
-    return site.manage("shell", "-v", "0", "-c", log_in).stdout.strip()
+    return site.manage("shell", "-v", "0", "-c", LOG_IN.format(username=username)).stdout.strip()
 
 
 @pytest.fixture(scope="session")
