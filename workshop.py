@@ -174,6 +174,8 @@ def run(project: Path, port: int) -> int:
     name = project.relative_to(ROOT).as_posix()
     if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project).returncode:
         raise WorkshopError(f"`manage.py migrate` failed in {name} (see above).")
+    if (project / "chat/management/commands/create_demo_users.py").exists():
+        subprocess.run([python, "manage.py", "create_demo_users"], cwd=project)
     with redis_environment(python, project.name not in STEPS_WITHOUT_REDIS) as env:
         print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
         try:

@@ -73,16 +73,20 @@ class Site:
 
 
 class Server:
-    """`manage.py runserver` (daphne, with the static files) on a free port, until stop()."""
+    """`manage.py runserver` (daphne, with the static files) on a free port, until stop(); start() starts it again."""
 
     def __init__(self, site):
+        self.site = site
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = site.folder / f"server-{self.port}.log"
+        self.start()
+
+    def start(self):
         # --insecure serves the static files even with DJANGO_DEBUG=false.
         command = [sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{self.port}"]
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(command, cwd=STEP, env=site.env, stdout=log, stderr=subprocess.STDOUT)
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(command, cwd=STEP, env=self.site.env, stdout=log, stderr=subprocess.STDOUT)
         self.wait_until_listening()
 
     def wait_until_listening(self):

@@ -1,0 +1,74 @@
+import json
+import re
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from .messages import InvalidMessage, read_message
+from .models import Message, Room
+
+HISTORY_LENGTH = 50
+# A handshake is refused with HTTP 403; a socket already open is closed with this code.
+LOGGED_OUT = 4401
+
+
+def session_group_name(session_key):
+    return f"session_{session_key}"
+
+
+def after_id(query_string):
+    """The id in ?after=<id>: the last message a reconnecting page has; 0 for a page with none."""
+    value = parse_qs(query_string.decode()).get("after", ["0"])[0]
+    return int(value) if re.fullmatch(r"[0-9]{1,18}", value) else 0
+
+
+def as_frame(message):
+    return {
+        "id": message.id,
+        "author": message.author.username,
+        "message": message.body,
+        "created": message.created.isoformat(),
+    }
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.user = self.scope["user"]
+        if not self.user.is_authenticated:
+            await self.close()
+            return
+        room_name = self.scope["url_route"]["kwargs"]["room_name"]
+        self.room, _ = await Room.objects.aget_or_create(name=room_name)
+        self.room_group_name = f"chat_{room_name}"
+        self.session_group_name = session_group_name(self.scope["session"].session_key)
+        await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        await self.channel_layer.group_add(self.session_group_name, self.channel_name)
+        await self.accept()
+        # Joined before reading, so a message saved meanwhile comes in the history, as an event, or both.
+        self.history_end_id = after_id(self.scope["query_string"])
+        latest = self.room.messages.filter(id__gt=self.history_end_id).select_related("author").order_by("-id")
+        history = [message async for message in latest[:HISTORY_LENGTH]]
+        for message in reversed(history):
+            await self.send(text_data=json.dumps(as_frame(message)))
+            self.history_end_id = message.id
+
+    async def disconnect(self, code):
+        if self.user.is_authenticated:
+            await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+            await self.channel_layer.group_discard(self.session_group_name, self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        try:
+            body = read_message(text_data)
+        except InvalidMessage as error:
+            await self.send(text_data=json.dumps({"error": str(error)}))
+            return
+        message = await Message.objects.acreate(room=self.room, author=self.user, body=body)
+        await self.channel_layer.group_send(self.room_group_name, {"type": "chat.message", "frame": as_frame(message)})
+
+    async def chat_message(self, event):
+        if event["frame"]["id"] > self.history_end_id:
+            await self.send(text_data=json.dumps(event["frame"]))
+
+    async def session_logged_out(self, event):
+        await self.close(code=LOGGED_OUT)

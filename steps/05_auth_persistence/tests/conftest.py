@@ -1,0 +1,51 @@
+import os
+
+import pytest
+import redis
+from django.conf import settings
+
+from sockets import handshake
+
+pytest_plugins = ["browser", "servers"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def redis_is_running():
+    """Every socket joins a group in Redis, so without Redis this suite cannot say anything."""
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.exceptions.ConnectionError:
+        message = (
+            f"Redis is not reachable at REDIS_URL={settings.REDIS_URL}. Run this suite with "
+            "`python workshop.py test 03` from the repository root, which starts a Redis for it, "
+            "or start redis-server yourself, or set REDIS_URL to a running one."
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def client(client, db, django_user_model):
+    """Django's test client, logged in as alice: every page but the login page needs a user."""
+    client.force_login(django_user_model.objects.create_user("alice"))
+    return client
+
+
+@pytest.fixture
+async def open_socket(transactional_db):
+    """Connects accepted sockets to a room and closes them all when the test ends.
+
+    Each socket has a new session of its own: alice's, or that of the test client passed in.
+    """
+    sockets = []
+
+    async def connect(room="lobby", client=None, query=""):
+        communicator, accepted = await handshake(f"/ws/chat/{room}/?{query}", client=client)
+        assert accepted, f"the handshake to room {room!r} was refused"
+        sockets.append(communicator)
+        return communicator
+
+    yield connect
+    for communicator in sockets:
+        await communicator.disconnect()
