@@ -26,11 +26,12 @@ def redis_is_running():
 
 
 @pytest.fixture
-async def open_socket():
-    """Connects accepted sockets to a room and closes them all when the test ends."""
+async def open_socket(room_name):
+    """Connects accepted sockets to a room (by default the test's own) and closes them all when the test ends."""
     sockets = []
 
-    async def connect(room="lobby"):
+    async def connect(room=None):
+        room = room or room_name
         communicator, accepted = await handshake(f"/ws/chat/{room}/")
         assert accepted, f"the handshake to room {room!r} was refused"
         sockets.append(communicator)

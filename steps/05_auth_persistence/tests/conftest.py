@@ -33,14 +33,15 @@ def client(client, db, django_user_model):
 
 
 @pytest.fixture
-async def open_socket(transactional_db):
-    """Connects accepted sockets to a room and closes them all when the test ends.
+async def open_socket(transactional_db, room_name):
+    """Connects accepted sockets to a room (by default the test's own) and closes them all when the test ends.
 
     Each socket has a new session of its own: alice's, or that of the test client passed in.
     """
     sockets = []
 
-    async def connect(room="lobby", client=None, query=""):
+    async def connect(room=None, client=None, query=""):
+        room = room or room_name
         communicator, accepted = await handshake(f"/ws/chat/{room}/?{query}", client=client)
         assert accepted, f"the handshake to room {room!r} was refused"
         sockets.append(communicator)
