@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 import redis
@@ -12,12 +13,15 @@ pytest_plugins = ["browser"]
 @pytest.fixture(autouse=True, scope="session")
 def redis_is_running():
     """Every socket joins a group in Redis, so without Redis this suite cannot say anything."""
+    if not hasattr(settings, "REDIS_URL"):
+        pytest.fail("mysite/settings.py has no REDIS_URL: the channel layer reads Redis's address from it.")
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2).ping()
     except redis.exceptions.ConnectionError:
+        step = Path(__file__).resolve().parents[1].name.split("_")[0]
         message = (
             f"Redis is not reachable at REDIS_URL={settings.REDIS_URL}. Run this suite with "
-            "`python workshop.py test 03` from the repository root, which starts a Redis for it, "
+            f"`python workshop.py test {step}` from the repository root, which starts a Redis for it, "
             "or start redis-server yourself, or set REDIS_URL to a running one."
         )
         if os.environ.get("CI", "").lower() == "true":
