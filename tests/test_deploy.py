@@ -19,6 +19,7 @@ import time
 import uuid
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import pytest
@@ -163,25 +164,32 @@ def wait_until(condition, what: str, seconds: float = 10):
         time.sleep(0.05)
 
 
+class Reply(NamedTuple):
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
 class Process:
-    """A server in a child process, its output in a log file; stopped by stop()."""
+    """A server in a child process that listens on a port, its output in a log file."""
 
     def __init__(self, command: list[str], log: Path, port: int, **options):
         self.log = log
+        self.port = port
         with log.open("ab") as output:
             self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, **options)
+
+    def wait_until_listening(self) -> None:
         deadline = time.monotonic() + START_SECONDS
-        while not accepts_connections(port):
+        while not accepts_connections(self.port):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"{command[0]} did not listen on port {port}:\n{self.output()}")
+                pytest.fail(f"{self.process.args[0]} did not listen on port {self.port}:\n{self.output()}")
             time.sleep(0.05)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def stop(self) -> None:
-        self.process.terminate()
+    def wait_for_exit(self) -> None:
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -245,15 +253,20 @@ class Deployment:
         site = site_config(self.folder, self.http_port, self.https_port, self.daphne_ports, self.static)
         write_nginx_conf(self.folder, site)
         self.processes.append(Process(nginx_command(self.folder), self.folder / "nginx.log", self.https_port))
+        for process in self.processes:
+            process.wait_until_listening()
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop()
+        """Ask every server to stop at once, then wait for each: daphne takes a moment to close."""
+        for process in self.processes:
+            process.process.terminate()
+        for process in self.processes:
+            process.wait_for_exit()
 
     def daphne_logs(self) -> list[str]:
         return [process.output() for process in self.processes[:2]]
 
-    def request(self, method: str, path: str, headers=None, body=None, port=None) -> http.client.HTTPResponse:
+    def request(self, method: str, path: str, headers=None, body=None, port=None) -> Reply:
         """One request: through nginx over HTTPS, or plain HTTP to the port given."""
         if port is None:
             connection = http.client.HTTPSConnection("127.0.0.1", self.https_port, context=self.tls, timeout=10)
@@ -261,9 +274,9 @@ class Deployment:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
-        response.body = response.read()
+        reply = Reply(response.status, response.headers, response.read())
         connection.close()
-        return response
+        return reply
 
     def log_in(self) -> SimpleCookie:
         """Log alice in through nginx as a browser does: the form's page, then the form; returns the cookies."""
@@ -290,7 +303,7 @@ class Deployment:
         )
 
 
-def cookies_of(response: http.client.HTTPResponse) -> SimpleCookie:
+def cookies_of(response: Reply) -> SimpleCookie:
     cookies = SimpleCookie()
     for header in response.headers.get_all("Set-Cookie") or []:
         cookies.load(header)
