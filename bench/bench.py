@@ -10,8 +10,9 @@ Each target is served on 127.0.0.1 in a process of its own, one after the other,
   plain     bench/plain_server.py: the websockets library alone, rooms by path, the single-process ceiling
 
 R rooms of C clients connect at once; then every client sends M messages at HZ per second, each message saying
-who sent it, its number and when it was due, and every client counts what it receives. Every message should
-reach each of the C sockets in its room (the sender's included) exactly once and in order.
+which run it belongs to, who sent it, its number and when it was due, and every client counts what it receives.
+Every message should reach each of the C sockets in its room (the sender's included) exactly once and in order.
+From step 05 on the chat refuses anonymous sockets, so each client is a user of its own with a real session.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ HOST = "127.0.0.1"
 # The sweep's bar: a rate passes when nothing is lost or duplicated, no socket fails, and p99 stays under this.
 P99_LIMIT_MS = 250
 TARGETS = ("ours", "official", "plain")
+# From this step on the chat accepts only logged-in users.
+FIRST_STEP_WITH_LOGIN = 5
 # Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
 MAX_SOCKETS = 1000
 MAX_SECONDS = 120
@@ -120,6 +123,9 @@ class Result:
     connect_errors: int
     closed_early: int
     connect_seconds: float
+    logged_in: bool
+    # Frames of messages that are not this run's, such as the history a step sends on connect.
+    earlier_messages: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -169,11 +175,14 @@ class Client:
         self.latencies: list[float] = []
         self.last_delivery = 0.0
 
-    async def connect(self, url: str, origin: str) -> None:
+    async def connect(self, url: str, origin: str, cookie: str | None) -> None:
         from websockets.asyncio.client import connect
 
+        headers = {"Cookie": cookie} if cookie else None
         try:
-            self.websocket = await connect(url, origin=origin, open_timeout=30, ping_interval=None, max_queue=None)
+            self.websocket = await connect(
+                url, origin=origin, additional_headers=headers, open_timeout=30, ping_interval=None, max_queue=None
+            )
         except Exception as error:  # noqa: BLE001  (every kind of failure is counted, by name)
             self.error = type(error).__name__
 
@@ -183,25 +192,32 @@ class Client:
         with contextlib.suppress(ConnectionClosed):
             async for frame in self.websocket:
                 now = time.monotonic()
-                text = json.loads(frame).get("message")
+                data = json.loads(frame)
+                text = data.get("message")
                 if not isinstance(text, str):
                     run.count_error("error frame")
                     continue
-                sender, number, due = text.split(":")
-                key = (int(sender), int(number))
+                message = read_message(text, run.label)
+                if message is None:
+                    run.earlier_messages += 1
+                    continue
+                sender, number, due = message
+                if data.get("author", username(sender)) != username(sender):
+                    run.count_error("sent under another user's name")
+                key = (sender, number)
                 self.seen[key] = self.seen.get(key, 0) + 1
                 if self.seen[key] > 1:
                     continue
                 if key[1] < self.highest.get(key[0], -1):
                     self.out_of_order += 1
                 self.highest[key[0]] = max(key[1], self.highest.get(key[0], -1))
-                self.latencies.append(now - float(due))
+                self.latencies.append(now - due)
                 self.last_delivery = now
                 run.delivered += 1
         if not run.closing:
             self.closed_early = True
 
-    async def send(self, load: Load, start: float) -> None:
+    async def send(self, load: Load, start: float, label: str) -> None:
         from websockets.exceptions import ConnectionClosed
 
         interval = 1 / load.rate
@@ -211,15 +227,29 @@ class Client:
             due = start + offset + number * interval
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             try:
-                await self.websocket.send(json.dumps({"message": f"{self.sender}:{number}:{due:.6f}"}))
+                await self.websocket.send(json.dumps({"message": f"{label}:{self.sender}:{number}:{due:.6f}"}))
             except ConnectionClosed:
                 return
             self.sent += 1
 
 
+def read_message(text: str, label: str) -> tuple[int, int, float] | None:
+    """The sender, number and due time in a message of the run `label`; None for any other text."""
+    parts = text.split(":")
+    if len(parts) != 4 or parts[0] != label:
+        return None
+    return int(parts[1]), int(parts[2]), float(parts[3])
+
+
+def username(sender: int) -> str:
+    return f"bench-{sender}"
+
+
 class Run:
-    def __init__(self):
+    def __init__(self, label: str):
+        self.label = label
         self.delivered = 0
+        self.earlier_messages = 0
         self.closing = False
         self.errors: dict[str, int] = {}
 
@@ -227,14 +257,13 @@ class Run:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-async def load_server(target: str, port: int, load: Load, label: str) -> Result:
+async def load_server(target: str, served: Served, load: Load, label: str) -> Result:
     """Connect, send, wait for the deliveries to stop, then count."""
-    run = Run()
+    run = Run(label)
     clients = [Client(room, room * load.clients + index) for room in range(load.rooms) for index in range(load.clients)]
-    origin = f"http://{HOST}:{port}"
     started = time.monotonic()
     await asyncio.gather(
-        *(client.connect(f"ws://{HOST}:{port}/ws/chat/{label}-{client.room}/", origin) for client in clients)
+        *(client.connect(*served.address(client.sender, f"{label}-{client.room}")) for client in clients)
     )
     connect_seconds = time.monotonic() - started
     connected = [client for client in clients if client.websocket is not None]
@@ -243,7 +272,7 @@ async def load_server(target: str, port: int, load: Load, label: str) -> Result:
             run.count_error(f"connect: {client.error}")
     receivers = [asyncio.create_task(client.receive(run)) for client in connected]
     start = time.monotonic() + 0.5
-    await asyncio.gather(*(client.send(load, start) for client in connected))
+    await asyncio.gather(*(client.send(load, start, label) for client in connected))
     members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
     expected = sum(client.sent * members[client.room] for client in connected)
     # Wait for what is still on its way: until everything arrived, or nothing more arrived for 3 seconds.
@@ -278,6 +307,8 @@ async def load_server(target: str, port: int, load: Load, label: str) -> Result:
         connect_errors=len(clients) - len(connected),
         closed_early=sum(client.closed_early for client in connected),
         connect_seconds=connect_seconds,
+        logged_in=bool(served.cookies),
+        earlier_messages=run.earlier_messages,
         errors=run.errors,
     )
 
@@ -314,6 +345,8 @@ def settings_module(target: str, scratch: Path) -> str:
         "",
         "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', "
         f"'NAME': {str(scratch / f'{target}.sqlite3')!r}}}}}",
+        "# The benchmark's users get random passwords that nobody types: a fast hasher makes hundreds of them quickly.",
+        "PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']",
     ]
     if target == "official":
         lines.append(
@@ -324,11 +357,63 @@ def settings_module(target: str, scratch: Path) -> str:
     return name
 
 
+LOG_IN = """
+import json
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client
+
+cookies = []
+with transaction.atomic():
+    for name in {usernames!r}:
+        user, created = get_user_model().objects.get_or_create(username=name)
+        if created:
+            user.set_password(secrets.token_urlsafe())
+            user.save()
+        client = Client()
+        client.force_login(user)
+        cookies.append(f"{{settings.SESSION_COOKIE_NAME}}={{client.cookies[settings.SESSION_COOKIE_NAME].value}}")
+print(json.dumps(cookies))
+"""
+
+
+def log_in(step: Path, env: dict[str, str], count: int) -> list[str]:
+    """A user for each of `count` clients in the target's database, each with a new session; their Cookie headers."""
+    snippet = LOG_IN.format(usernames=[username(sender) for sender in range(count)])
+    command = [sys.executable, "manage.py", "shell", "-v", "0", "-c", snippet]
+    finished = subprocess.run(command, cwd=step, env=env, capture_output=True, text=True)
+    if finished.returncode:
+        raise SystemExit(f"bench: could not log the clients in:\n{finished.stdout}{finished.stderr}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def needs_login(step: Path) -> bool:
+    return int(step.name.split("_")[0]) >= FIRST_STEP_WITH_LOGIN
+
+
+@dataclass
+class Served:
+    """A target being served: its port and log, and a Cookie header for each client when the step needs a login."""
+
+    port: int
+    log: Path
+    cookies: list[str]
+
+    def address(self, client: int, room: str) -> tuple[str, str, str | None]:
+        """The URL, Origin and Cookie header client number `client` connects to `room` with."""
+        cookie = self.cookies[client] if self.cookies else None
+        return f"ws://{HOST}:{self.port}/ws/chat/{room}/", f"http://{HOST}:{self.port}", cookie
+
+
 @contextlib.contextmanager
-def server(target: str, step: Path, scratch: Path):
-    """Serve a target on a free port of 127.0.0.1; yields the port and the server's log file."""
+def server(target: str, step: Path, scratch: Path, users: int):
+    """Serve a target on a free port of 127.0.0.1, with `users` logged-in users if the step needs them."""
     port = free_port()
     log = scratch / f"{target}-{port}.log"
+    cookies: list[str] = []
     if target == "plain":
         command, cwd, env = [sys.executable, str(HERE / "plain_server.py"), "--port", str(port)], HERE, dict(os.environ)
     else:
@@ -339,6 +424,8 @@ def server(target: str, step: Path, scratch: Path):
         }
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
         subprocess.run(migrate, cwd=step, env=env, check=True)
+        if needs_login(step):
+            cookies = log_in(step, env, users)
         command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), "mysite.asgi:application"]
         cwd = step
     with open(log, "ab") as output:
@@ -349,7 +436,7 @@ def server(target: str, step: Path, scratch: Path):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}")
             time.sleep(0.05)
-        yield port, log
+        yield Served(port, log, cookies)
     finally:
         process.terminate()
         try:
@@ -509,12 +596,12 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         for target in targets:
-            with server(target, step, Path(scratch)) as (port, log):
+            with server(target, step, Path(scratch), args.rooms * args.clients) as served:
                 for number, load in enumerate(loads):
-                    since = log.stat().st_size
-                    result = asyncio.run(load_server(target, port, load, f"bench{number}-{random.randrange(10**6)}"))
+                    since = served.log.stat().st_size
+                    result = asyncio.run(load_server(target, served, load, f"bench{number}-{random.randrange(10**6)}"))
                     time.sleep(0.5)  # the server's last log lines
-                    for kind, count in server_errors(log, since).items():
+                    for kind, count in server_errors(served.log, since).items():
                         result.errors[kind] = result.errors.get(kind, 0) + count
                     results.append(result)
                     print(f"  {table([result]).splitlines()[-1]}", flush=True)

@@ -15,19 +15,33 @@ COLUMNS = (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def run_bench(folder, *arguments):
+    """Run the benchmark at a tiny load; its printed output and the results it wrote as JSON."""
     if not os.environ.get("REDIS_URL"):
         message = "the benchmark needs REDIS_URL: run `python workshop.py test`, which starts a Redis server"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    results = tmp_path_factory.mktemp("bench") / "results.json"
-    command = [sys.executable, "bench/bench.py", "04", "--rooms", "2", "--clients", "3", "--messages", "3"]
-    command += ["--rate", "10", "--targets", "ours,plain", "--json", str(results)]
+    results = folder / "results.json"
+    command = [sys.executable, "bench/bench.py", *arguments, "--json", str(results)]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     return finished.stdout, json.loads(results.read_text(encoding="utf-8"))
+
+
+def assert_every_message_arrived_once_in_order(result, sockets):
+    assert result["expected"] == result["sent"] * sockets
+    assert result["delivered"] == result["expected"]
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+    assert (result["connect_errors"], result["closed_early"], result["errors"]) == (0, 0, {})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return run_bench(
+        tmp_path_factory.mktemp("bench"),
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
+    )
 
 
 def test_every_message_reaches_each_socket_of_its_room_exactly_once(tiny_run):
@@ -36,10 +50,7 @@ def test_every_message_reaches_each_socket_of_its_room_exactly_once(tiny_run):
     assert [result["target"] for result in results] == ["ours", "plain"]
     for result in results:
         assert result["sent"] == 2 * 3 * 3
-        assert result["expected"] == result["sent"] * 3
-        assert result["delivered"] == result["expected"]
-        assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
-        assert (result["connect_errors"], result["closed_early"], result["errors"]) == (0, 0, {})
+        assert_every_message_arrived_once_in_order(result, 3)
 
 
 def test_offered_load_counts_every_socket_of_the_room(tiny_run):
@@ -57,3 +68,14 @@ def test_the_report_is_a_table_with_a_row_per_target(tiny_run):
         "| plain",
     ]
     assert "ours: delivered/s × " in output
+
+
+def test_step_05_logged_in_users_get_every_message_exactly_once(tmp_path):
+    _, [result] = run_bench(
+        tmp_path, "05", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"
+    )
+
+    assert result["logged_in"] is True
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert result["earlier_messages"] == 0
