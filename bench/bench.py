@@ -1,9 +1,11 @@
 """Load a step's chat server with many WebSocket clients, and report what reached whom and how fast.
 
     python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M] [--rate HZ] [--sweep HZ,HZ,...]
+                             [--processes N]
 
 `workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
-Each target is served on 127.0.0.1 in a process of its own, one after the other, and gets the same load:
+Each target is served on 127.0.0.1, one after the other, and gets the same load. A step is served in a daphne
+process of its own, or in N of them with --processes N, sharing Redis and the database:
 
   ours      the step as it is, with its own settings (and a throwaway database)
   official  the same step with the channel layer set up as the Channels tutorial does: the Redis host, nothing else
@@ -44,6 +46,7 @@ FIRST_STEP_WITH_LOGIN = 5
 # Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
 MAX_SOCKETS = 1000
 MAX_SECONDS = 120
+MAX_PROCESSES = 16
 COLUMNS = [
     "target",
     "rooms × clients",
@@ -78,6 +81,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--targets", default=",".join(TARGETS), metavar="T,T", help=f"which servers (default: {','.join(TARGETS)})"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve each step target in N daphne processes sharing Redis and the database; client k connects to "
+        "process k %% N, so every room spans them all (default: 1; plain is always one process)",
+    )
     parser.add_argument("--plot", metavar="FILE", help="with --sweep: draw p99 against offered load as an SVG file")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
 
@@ -106,6 +117,7 @@ class Load:
 @dataclass
 class Result:
     target: str
+    processes: int
     rooms: int
     clients: int
     messages: int
@@ -139,9 +151,13 @@ class Result:
             and self.p99_ms < P99_LIMIT_MS
         )
 
+    @property
+    def label(self) -> str:
+        return self.target if self.processes == 1 else f"{self.target} ×{self.processes}"
+
     def row(self) -> list[str]:
         return [
-            self.target,
+            self.label,
             f"{self.rooms} × {self.clients}",
             f"{self.offered:,.0f}",
             f"{self.delivered_per_second:,.0f}",
@@ -290,6 +306,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     last = max((client.last_delivery for client in connected), default=start)
     return Result(
         target=target,
+        processes=len(served.ports),
         rooms=load.rooms,
         clients=load.clients,
         messages=load.messages,
@@ -396,26 +413,36 @@ def needs_login(step: Path) -> bool:
 
 @dataclass
 class Served:
-    """A target being served: its port and log, and a Cookie header for each client when the step needs a login."""
+    """A target being served: a port and a log per process, and each client's Cookie header if the step needs one."""
 
-    port: int
-    log: Path
+    ports: list[int]
+    logs: list[Path]
     cookies: list[str]
 
     def address(self, client: int, room: str) -> tuple[str, str, str | None]:
-        """The URL, Origin and Cookie header client number `client` connects to `room` with."""
+        """The URL, Origin and Cookie header client number `client` connects to `room` with, spread over processes."""
+        port = self.ports[client % len(self.ports)]
         cookie = self.cookies[client] if self.cookies else None
-        return f"ws://{HOST}:{self.port}/ws/chat/{room}/", f"http://{HOST}:{self.port}", cookie
+        return f"ws://{HOST}:{port}/ws/chat/{room}/", f"http://{HOST}:{port}", cookie
+
+    def log_sizes(self) -> list[int]:
+        return [log.stat().st_size for log in self.logs]
+
+    def errors_since(self, sizes: list[int]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for log, since in zip(self.logs, sizes, strict=True):
+            for kind, count in server_errors(log, since).items():
+                found[kind] = found.get(kind, 0) + count
+        return found
 
 
 @contextlib.contextmanager
-def server(target: str, step: Path, scratch: Path, users: int):
-    """Serve a target on a free port of 127.0.0.1, with `users` logged-in users if the step needs them."""
-    port = free_port()
-    log = scratch / f"{target}-{port}.log"
-    cookies: list[str] = []
+def server(target: str, step: Path, scratch: Path, processes: int, users: int):
+    """Serve a target on free ports of 127.0.0.1: a step in `processes` processes that share Redis and a database,
+    with `users` logged-in users if the step needs them; plain in one process."""
     if target == "plain":
-        command, cwd, env = [sys.executable, str(HERE / "plain_server.py"), "--port", str(port)], HERE, dict(os.environ)
+        command, cwd, env = [sys.executable, str(HERE / "plain_server.py")], HERE, dict(os.environ)
+        processes, cookies = 1, []
     else:
         env = {
             **os.environ,
@@ -424,19 +451,35 @@ def server(target: str, step: Path, scratch: Path, users: int):
         }
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
         subprocess.run(migrate, cwd=step, env=env, check=True)
-        if needs_login(step):
-            cookies = log_in(step, env, users)
-        command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), "mysite.asgi:application"]
-        cwd = step
+        cookies = log_in(step, env, users) if needs_login(step) else []
+        command, cwd = [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"], step
+    ports = free_ports(processes)
+    logs = [scratch / f"{target}-{port}.log" for port in ports]
+    with contextlib.ExitStack() as stack:
+        started = [
+            stack.enter_context(running([*command, "--port", str(port)], cwd, env, log))
+            for port, log in zip(ports, logs, strict=True)
+        ]
+        for port, log, process in zip(ports, logs, started, strict=True):
+            wait_until_listening(target, port, process, log)
+        yield Served(ports, logs, cookies)
+
+
+def free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+@contextlib.contextmanager
+def running(command: list[str], cwd: Path, env: dict[str, str], log: Path):
     with open(log, "ab") as output:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not accepts_connections(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.05)
-        yield Served(port, log, cookies)
+        yield process
     finally:
         process.terminate()
         try:
@@ -444,6 +487,14 @@ def server(target: str, step: Path, scratch: Path, users: int):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_until_listening(target: str, port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not accepts_connections(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.05)
 
 
 # A traceback's last line, or a logged message that names the exception (the steps log Redis errors in one line).
@@ -478,13 +529,13 @@ def ratios(results: list[Result]) -> list[str]:
             continue
         p99 = f", p99 × {result.p99_ms / plain.p99_ms:.1f}" if result.p99_ms and plain.p99_ms else ""
         share = result.delivered_per_second / plain.delivered_per_second
-        lines.append(f"{result.target}: delivered/s × {share:.2f} of plain{p99}")
+        lines.append(f"{result.label}: delivered/s × {share:.2f} of plain{p99}")
     return lines
 
 
 def errors_seen(results: list[Result]) -> list[str]:
     return [
-        f"{result.target}: " + ", ".join(f"{kind} × {count}" for kind, count in sorted(result.errors.items()))
+        f"{result.label}: " + ", ".join(f"{kind} × {count}" for kind, count in sorted(result.errors.items()))
         for result in results
         if result.errors
     ]
@@ -591,17 +642,20 @@ def main(argv: list[str] | None = None) -> int:
         loads = [Load(args.rooms, args.clients, args.messages, args.rate)]
     for load in loads:
         load.check()
+    if not 1 <= args.processes <= MAX_PROCESSES:
+        raise SystemExit(f"bench: --processes takes 1 to {MAX_PROCESSES}")
 
-    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}", flush=True)
+    processes = f", {args.processes} processes for each step target" if args.processes > 1 else ""
+    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}{processes}", flush=True)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         for target in targets:
-            with server(target, step, Path(scratch), args.rooms * args.clients) as served:
+            with server(target, step, Path(scratch), args.processes, args.rooms * args.clients) as served:
                 for number, load in enumerate(loads):
-                    since = served.log.stat().st_size
+                    sizes = served.log_sizes()
                     result = asyncio.run(load_server(target, served, load, f"bench{number}-{random.randrange(10**6)}"))
                     time.sleep(0.5)  # the server's last log lines
-                    for kind, count in server_errors(served.log, since).items():
+                    for kind, count in served.errors_since(sizes).items():
                         result.errors[kind] = result.errors.get(kind, 0) + count
                     results.append(result)
                     print(f"  {table([result]).splitlines()[-1]}", flush=True)

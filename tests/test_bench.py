@@ -79,3 +79,16 @@ def test_step_05_logged_in_users_get_every_message_exactly_once(tmp_path):
     assert result["sent"] == 2 * 3 * 3
     assert_every_message_arrived_once_in_order(result, 3)
     assert result["earlier_messages"] == 0
+
+
+def test_two_processes_share_every_room_and_deliver_everything_in_order(tmp_path):
+    output, [result] = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--processes", "2"),
+    )
+
+    assert result["processes"] == 2
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert any(line.startswith("| ours ×2 | 2 × 3 |") for line in output.splitlines())
