@@ -47,6 +47,8 @@ FIRST_STEP_WITH_LOGIN = 5
 MAX_SOCKETS = 1000
 MAX_SECONDS = 120
 MAX_PROCESSES = 16
+MAX_FLOOD = 50_000
+DEFAULT_FLOOD = 5_000
 COLUMNS = [
     "target",
     "rooms × clients",
@@ -89,6 +91,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve each step target in N daphne processes sharing Redis and the database; client k connects to "
         "process k %% N, so every room spans them all (default: 1; plain is always one process)",
     )
+    parser.add_argument(
+        "--flood",
+        type=int,
+        nargs="?",
+        const=DEFAULT_FLOOD,
+        default=0,
+        metavar="N",
+        help=f"meanwhile, one more client in room 0 sends N messages (default: {DEFAULT_FLOOD:,}) as fast as it can; "
+        "its messages are left out of the table, and what became of it is reported below it",
+    )
     parser.add_argument("--plot", metavar="FILE", help="with --sweep: draw p99 against offered load as an SVG file")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
 
@@ -99,6 +111,8 @@ class Load:
     clients: int
     messages: int
     rate: float
+    # Messages one more client of room 0 sends as fast as it can meanwhile; 0 for none.
+    flood: int = 0
 
     @property
     def offered(self) -> float:
@@ -112,6 +126,38 @@ class Load:
             raise SystemExit(f"bench: at most {MAX_SOCKETS} sockets (rooms × clients)")
         if self.messages / self.rate > MAX_SECONDS:
             raise SystemExit(f"bench: sending may last at most {MAX_SECONDS} seconds (messages / rate)")
+        if not 0 <= self.flood <= MAX_FLOOD:
+            raise SystemExit(f"bench: --flood takes up to {MAX_FLOOD:,} messages")
+
+
+@dataclass
+class Flood:
+    """What became of the client that flooded room 0."""
+
+    messages: int
+    sent: int
+    connect_error: str | None
+    # None while the server left it open until the end of the run.
+    close_code: int | None
+    error_text: str | None
+    # Deliveries of its messages to the room's other sockets, which are counted apart from the load's.
+    delivered_to_others: int
+    others: int
+
+    def outcome(self) -> str:
+        if self.connect_error:
+            return f"the flooding client could not connect ({self.connect_error})"
+        return (
+            f"flood: {self.sent:,} of {self.messages:,} messages sent into room 0, {self.ending()}; "
+            f"{self.delivered_to_others:,} of {self.sent * self.others:,} deliveries of them reached the room's "
+            f"{self.others} other sockets before the run ended"
+        )
+
+    def ending(self) -> str:
+        if self.close_code is None:
+            return "not closed" + (f", though told {self.error_text!r}" if self.error_text else "")
+        told = f" after the error {self.error_text!r}" if self.error_text else ""
+        return f"closed by the server with code {self.close_code}{told}"
 
 
 @dataclass
@@ -138,6 +184,7 @@ class Result:
     logged_in: bool
     # Frames of messages that are not this run's, such as the history a step sends on connect.
     earlier_messages: int = 0
+    flood: Flood | None = None
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -218,8 +265,12 @@ class Client:
                     run.earlier_messages += 1
                     continue
                 sender, number, due = message
+                run.frames += 1
                 if data.get("author", username(sender)) != username(sender):
                     run.count_error("sent under another user's name")
+                if sender == run.flooder:
+                    run.flood_delivered += 1
+                    continue
                 key = (sender, number)
                 self.seen[key] = self.seen.get(key, 0) + 1
                 if self.seen[key] > 1:
@@ -249,6 +300,44 @@ class Client:
             self.sent += 1
 
 
+class Flooder(Client):
+    """One more socket in room 0 that sends as fast as it can, and notes how the server answers it."""
+
+    def __init__(self, sender: int):
+        super().__init__(0, sender)
+        self.error_text: str | None = None
+        self.close_code: int | None = None
+
+    async def receive(self, run: Run) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.websocket:
+                error = json.loads(frame).get("error")
+                if isinstance(error, str) and self.error_text is None:
+                    self.error_text = error
+        if not run.closing:
+            self.close_code = self.websocket.close_code
+
+    async def send(self, load: Load, start: float, label: str) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        await asyncio.sleep(max(0.0, start - time.monotonic()))
+        for number in range(load.flood):
+            try:
+                await self.websocket.send(
+                    json.dumps({"message": f"{label}:{self.sender}:{number}:{time.monotonic():.6f}"})
+                )
+            except ConnectionClosed:
+                return
+            self.sent += 1
+            # Without waiting for anything, but letting the other clients of this process send and receive.
+            await asyncio.sleep(0)
+
+    def report(self, load: Load, run: Run, others: int) -> Flood:
+        return Flood(load.flood, self.sent, self.error, self.close_code, self.error_text, run.flood_delivered, others)
+
+
 def read_message(text: str, label: str) -> tuple[int, int, float] | None:
     """The sender, number and due time in a message of the run `label`; None for any other text."""
     parts = text.split(":")
@@ -262,8 +351,12 @@ def username(sender: int) -> str:
 
 
 class Run:
-    def __init__(self, label: str):
+    def __init__(self, label: str, flooder: int | None):
         self.label = label
+        self.flooder = flooder
+        # Frames of this run's messages that reached the load's clients, and of those, the ones the flooder sent.
+        self.frames = 0
+        self.flood_delivered = 0
         self.delivered = 0
         self.earlier_messages = 0
         self.closing = False
@@ -275,30 +368,28 @@ class Run:
 
 async def load_server(target: str, served: Served, load: Load, label: str) -> Result:
     """Connect, send, wait for the deliveries to stop, then count."""
-    run = Run(label)
     clients = [Client(room, room * load.clients + index) for room in range(load.rooms) for index in range(load.clients)]
+    flooder = Flooder(len(clients)) if load.flood else None
+    run = Run(label, flooder.sender if flooder else None)
+    sockets = [*clients, *([flooder] if flooder else [])]
     started = time.monotonic()
     await asyncio.gather(
-        *(client.connect(*served.address(client.sender, f"{label}-{client.room}")) for client in clients)
+        *(client.connect(*served.address(client.sender, f"{label}-{client.room}")) for client in sockets)
     )
     connect_seconds = time.monotonic() - started
     connected = [client for client in clients if client.websocket is not None]
     for client in clients:
         if client.error:
             run.count_error(f"connect: {client.error}")
-    receivers = [asyncio.create_task(client.receive(run)) for client in connected]
+    open_sockets = [client for client in sockets if client.websocket is not None]
+    receivers = [asyncio.create_task(client.receive(run)) for client in open_sockets]
     start = time.monotonic() + 0.5
-    await asyncio.gather(*(client.send(load, start, label) for client in connected))
+    await asyncio.gather(*(client.send(load, start, label) for client in open_sockets))
     members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
     expected = sum(client.sent * members[client.room] for client in connected)
-    # Wait for what is still on its way: until everything arrived, or nothing more arrived for 3 seconds.
-    last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
-    while run.delivered < expected and time.monotonic() < deadline and time.monotonic() - last_change < 3:
-        if run.delivered != last_count:
-            last_count, last_change = run.delivered, time.monotonic()
-        await asyncio.sleep(0.05)
+    await wait_for_deliveries(run, expected)
     run.closing = True
-    await asyncio.gather(*(client.websocket.close() for client in connected), return_exceptions=True)
+    await asyncio.gather(*(client.websocket.close() for client in open_sockets), return_exceptions=True)
     await asyncio.gather(*receivers, return_exceptions=True)
 
     latencies = sorted(latency for client in connected for latency in client.latencies)
@@ -326,8 +417,18 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         connect_seconds=connect_seconds,
         logged_in=bool(served.cookies),
         earlier_messages=run.earlier_messages,
+        flood=flooder.report(load, run, members[0]) if flooder else None,
         errors=run.errors,
     )
+
+
+async def wait_for_deliveries(run: Run, expected: int) -> None:
+    """Until everything arrived, or nothing more arrived for 3 seconds (the flood's frames count as something)."""
+    last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
+    while run.delivered < expected and time.monotonic() < deadline and time.monotonic() - last_change < 3:
+        if run.frames != last_count:
+            last_count, last_change = run.frames, time.monotonic()
+        await asyncio.sleep(0.05)
 
 
 def percentile(values: list[float], percent: float) -> float | None:
@@ -533,6 +634,10 @@ def ratios(results: list[Result]) -> list[str]:
     return lines
 
 
+def floods(results: list[Result]) -> list[str]:
+    return [f"{result.label}: {result.flood.outcome()}" for result in results if result.flood]
+
+
 def errors_seen(results: list[Result]) -> list[str]:
     return [
         f"{result.label}: " + ", ".join(f"{kind} × {count}" for kind, count in sorted(result.errors.items()))
@@ -637,9 +742,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench: --targets takes some of {', '.join(TARGETS)}")
     if args.sweep:
         rates = sorted(float(rate) for rate in args.sweep.split(","))
-        loads = [Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate) for rate in rates]
+        loads = [Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate, args.flood) for rate in rates]
     else:
-        loads = [Load(args.rooms, args.clients, args.messages, args.rate)]
+        loads = [Load(args.rooms, args.clients, args.messages, args.rate, args.flood)]
     for load in loads:
         load.check()
     if not 1 <= args.processes <= MAX_PROCESSES:
@@ -650,7 +755,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         for target in targets:
-            with server(target, step, Path(scratch), args.processes, args.rooms * args.clients) as served:
+            users = args.rooms * args.clients + bool(args.flood)
+            with server(target, step, Path(scratch), args.processes, users) as served:
                 for number, load in enumerate(loads):
                     sizes = served.log_sizes()
                     result = asyncio.run(load_server(target, served, load, f"bench{number}-{random.randrange(10**6)}"))
@@ -665,6 +771,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results))
     for line in ratios(results) if not args.sweep else sweep_summary(results, targets):
+        print(line)
+    for line in floods(results):
         print(line)
     for line in errors_seen(results):
         print(line)

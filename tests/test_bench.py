@@ -1,5 +1,6 @@
 """The benchmark counts right: at a load any server handles, it sees every message arrive once, in order."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 
 import pytest
 
+from bench.bench import add_arguments
 from workshop import ROOT
 
 COLUMNS = (
@@ -92,3 +94,27 @@ def test_two_processes_share_every_room_and_deliver_everything_in_order(tmp_path
     assert result["sent"] == 2 * 3 * 3
     assert_every_message_arrived_once_in_order(result, 3)
     assert any(line.startswith("| ours ×2 | 2 × 3 |") for line in output.splitlines())
+
+
+def test_a_flood_is_5000_messages_unless_told_otherwise():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    assert (parser.parse_args([]).flood, parser.parse_args(["--flood"]).flood) == (0, 5000)
+    assert parser.parse_args(["--flood", "20"]).flood == 20
+
+
+def test_a_flood_is_reported_apart_from_the_load(tmp_path):
+    output, [result] = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--flood", "20"),
+    )
+
+    assert_every_message_arrived_once_in_order(result, 3)
+    flood = result["flood"]
+    assert (flood["messages"], flood["others"], flood["connect_error"]) == (20, 3, None)
+    assert flood["close_code"] in (None, 1008)
+    assert 0 < flood["sent"] <= 20
+    assert flood["delivered_to_others"] <= flood["sent"] * 3
+    assert "ours: flood: " in output
