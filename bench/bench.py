@@ -48,6 +48,7 @@ MAX_SOCKETS = 1000
 MAX_SECONDS = 120
 MAX_PROCESSES = 16
 MAX_FLOOD = 50_000
+MAX_IDLE = 600
 DEFAULT_FLOOD = 5_000
 COLUMNS = [
     "target",
@@ -101,6 +102,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"meanwhile, one more client in room 0 sends N messages (default: {DEFAULT_FLOOD:,}) as fast as it can; "
         "its messages are left out of the table, and what became of it is reported below it",
     )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0,
+        metavar="S",
+        help="connect, stay silent for S seconds, then send the load on the same sockets; reports how many were "
+        "still open (a socket closed meanwhile also counts as closed early)",
+    )
     parser.add_argument("--plot", metavar="FILE", help="with --sweep: draw p99 against offered load as an SVG file")
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
 
@@ -113,6 +122,8 @@ class Load:
     rate: float
     # Messages one more client of room 0 sends as fast as it can meanwhile; 0 for none.
     flood: int = 0
+    # Seconds the sockets stay connected and silent before the sending starts.
+    idle: float = 0
 
     @property
     def offered(self) -> float:
@@ -128,6 +139,8 @@ class Load:
             raise SystemExit(f"bench: sending may last at most {MAX_SECONDS} seconds (messages / rate)")
         if not 0 <= self.flood <= MAX_FLOOD:
             raise SystemExit(f"bench: --flood takes up to {MAX_FLOOD:,} messages")
+        if not 0 <= self.idle <= MAX_IDLE:
+            raise SystemExit(f"bench: --idle takes up to {MAX_IDLE} seconds")
 
 
 @dataclass
@@ -185,6 +198,9 @@ class Result:
     # Frames of messages that are not this run's, such as the history a step sends on connect.
     earlier_messages: int = 0
     flood: Flood | None = None
+    idle_seconds: float = 0
+    # Sockets still open after the idle time, of the `clients` × `rooms` - `connect_errors` that connected.
+    open_after_idle: int | None = None
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -248,6 +264,12 @@ class Client:
             )
         except Exception as error:  # noqa: BLE001  (every kind of failure is counted, by name)
             self.error = type(error).__name__
+
+    @property
+    def is_open(self) -> bool:
+        from websockets.protocol import State
+
+        return self.websocket.state is State.OPEN
 
     async def receive(self, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -383,6 +405,10 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
             run.count_error(f"connect: {client.error}")
     open_sockets = [client for client in sockets if client.websocket is not None]
     receivers = [asyncio.create_task(client.receive(run)) for client in open_sockets]
+    open_after_idle = None
+    if load.idle:
+        await asyncio.sleep(load.idle)
+        open_after_idle = sum(client.is_open for client in connected)
     start = time.monotonic() + 0.5
     await asyncio.gather(*(client.send(load, start, label) for client in open_sockets))
     members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
@@ -418,6 +444,8 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         logged_in=bool(served.cookies),
         earlier_messages=run.earlier_messages,
         flood=flooder.report(load, run, members[0]) if flooder else None,
+        idle_seconds=load.idle,
+        open_after_idle=open_after_idle,
         errors=run.errors,
     )
 
@@ -634,6 +662,15 @@ def ratios(results: list[Result]) -> list[str]:
     return lines
 
 
+def idles(results: list[Result]) -> list[str]:
+    return [
+        f"{result.label}: after {result.idle_seconds:g} s idle, {result.open_after_idle:,} of "
+        f"{result.rooms * result.clients - result.connect_errors:,} sockets still open"
+        for result in results
+        if result.open_after_idle is not None
+    ]
+
+
 def floods(results: list[Result]) -> list[str]:
     return [f"{result.label}: {result.flood.outcome()}" for result in results if result.flood]
 
@@ -742,9 +779,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench: --targets takes some of {', '.join(TARGETS)}")
     if args.sweep:
         rates = sorted(float(rate) for rate in args.sweep.split(","))
-        loads = [Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate, args.flood) for rate in rates]
+        loads = [
+            Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate, args.flood, args.idle)
+            for rate in rates
+        ]
     else:
-        loads = [Load(args.rooms, args.clients, args.messages, args.rate, args.flood)]
+        loads = [Load(args.rooms, args.clients, args.messages, args.rate, args.flood, args.idle)]
     for load in loads:
         load.check()
     if not 1 <= args.processes <= MAX_PROCESSES:
@@ -772,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     for line in ratios(results) if not args.sweep else sweep_summary(results, targets):
         print(line)
-    for line in floods(results):
+    for line in idles(results) + floods(results):
         print(line)
     for line in errors_seen(results):
         print(line)

@@ -118,3 +118,16 @@ def test_a_flood_is_reported_apart_from_the_load(tmp_path):
     assert 0 < flood["sent"] <= 20
     assert flood["delivered_to_others"] <= flood["sent"] * 3
     assert "ours: flood: " in output
+
+
+def test_sockets_left_idle_stay_open_and_then_receive_everything(tmp_path):
+    output, [result] = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--idle", "1"),
+    )
+
+    assert (result["idle_seconds"], result["open_after_idle"]) == (1, 2 * 3)
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert "ours: after 1 s idle, 6 of 6 sockets still open" in output
