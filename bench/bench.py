@@ -50,6 +50,19 @@ MAX_PROCESSES = 16
 MAX_FLOOD = 50_000
 MAX_IDLE = 600
 DEFAULT_FLOOD = 5_000
+# A PNG plot is the SVG drawn by headless Chromium: Debian's where there is one, else the one Playwright downloads.
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+# Headless on a machine without a display, a GPU or a way out: nothing to set up, update or sync.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+NO_BROWSER = "no browser to draw a PNG: sudo apt-get install chromium, or python -m playwright install chromium"
 COLUMNS = [
     "target",
     "rooms × clients",
@@ -110,7 +123,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="connect, stay silent for S seconds, then send the load on the same sockets; reports how many were "
         "still open (a socket closed meanwhile also counts as closed early)",
     )
-    parser.add_argument("--plot", metavar="FILE", help="with --sweep: draw p99 against offered load as an SVG file")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="with --sweep: draw p99 against offered load, as an SVG file, or as a PNG if FILE ends in .png "
+        "(drawn by headless Chromium)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
 
 
@@ -759,6 +777,38 @@ def svg_plot(results: list[Result], targets: list[str]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def check_plot(path: Path) -> None:
+    """Before a long sweep: that the plot can be written in the format its name asks for."""
+    if path.suffix not in (".svg", ".png"):
+        raise SystemExit("bench: --plot writes an .svg or a .png file")
+    if path.suffix == ".png":
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            if not chromium(playwright).exists():
+                raise SystemExit(f"bench: {NO_BROWSER}, or draw an .svg")
+
+
+def chromium(playwright) -> Path:
+    return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else Path(playwright.chromium.executable_path)
+
+
+def write_plot(svg: str, path: Path) -> None:
+    if path.suffix != ".png":
+        path.write_text(svg, encoding="utf-8")
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(playwright), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.set_content(f'<body style="margin: 0">{svg}</body>')
+            page.locator("svg").screenshot(path=path)
+        finally:
+            browser.close()
+
+
 def resolve_step(name: str) -> Path:
     steps = sorted(path for path in (ROOT / "steps").iterdir() if (path / "manage.py").is_file())
     for path in steps:
@@ -787,6 +837,8 @@ def main(argv: list[str] | None = None) -> int:
         loads = [Load(args.rooms, args.clients, args.messages, args.rate, args.flood, args.idle)]
     for load in loads:
         load.check()
+    if args.plot:
+        check_plot(Path(args.plot))
     if not 1 <= args.processes <= MAX_PROCESSES:
         raise SystemExit(f"bench: --processes takes 1 to {MAX_PROCESSES}")
 
@@ -819,7 +871,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(result) for result in results], indent=2), encoding="utf-8")
     if args.plot and args.sweep:
-        Path(args.plot).write_text(svg_plot(results, targets), encoding="utf-8")
+        write_plot(svg_plot(results, targets), Path(args.plot))
         print(f"bench: drew {args.plot}")
     return 0
 

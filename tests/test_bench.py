@@ -3,12 +3,13 @@
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 
 import pytest
 
-from bench.bench import add_arguments
+from bench.bench import add_arguments, check_plot, write_plot
 from workshop import ROOT
 
 COLUMNS = (
@@ -131,3 +132,21 @@ def test_sockets_left_idle_stay_open_and_then_receive_everything(tmp_path):
     assert result["sent"] == 2 * 3 * 3
     assert_every_message_arrived_once_in_order(result, 3)
     assert "ours: after 1 s idle, 6 of 6 sockets still open" in output
+
+
+def test_a_png_plot_is_the_svg_drawn_by_chromium(tmp_path):
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="40"><rect width="64" height="40" fill="red"/></svg>'
+    )
+    try:
+        check_plot(tmp_path / "plot.png")
+    except SystemExit as missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
+
+    write_plot(svg, tmp_path / "plot.png")
+
+    png = (tmp_path / "plot.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert struct.unpack(">II", png[16:24]) == (64, 40)
