@@ -1,7 +1,7 @@
 """Load a step's chat server with many WebSocket clients, and report what reached whom and how fast.
 
     python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M] [--rate HZ] [--sweep HZ,HZ,...]
-                             [--processes N]
+                             [--processes N] [--flood [N]] [--idle S] [--plot FILE.svg|FILE.png] [--json FILE]
 
 `workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
 Each target is served on 127.0.0.1, one after the other, and gets the same load. A step is served in a daphne
@@ -15,6 +15,9 @@ R rooms of C clients connect at once; then every client sends M messages at HZ p
 which run it belongs to, who sent it, its number and when it was due, and every client counts what it receives.
 Every message should reach each of the C sockets in its room (the sender's included) exactly once and in order.
 From step 05 on the chat refuses anonymous sockets, so each client is a user of its own with a real session.
+
+With --idle S the sockets stay silent for S seconds between connecting and sending. With --flood one more
+client of room 0 sends as fast as it can while the load runs; its messages are counted apart from the load's.
 """
 
 from __future__ import annotations
@@ -257,7 +260,10 @@ def milliseconds(value: float | None) -> str:
 
 
 class Client:
-    """One socket: sends its share of messages and counts every message it receives, by sender and number."""
+    """One socket: sends its share of messages and counts every message it receives, by sender and number.
+
+    A client is in one room, so the order it sees is per room and sender, whichever process either is served by.
+    """
 
     def __init__(self, room: int, sender: int):
         self.room = room
@@ -706,9 +712,11 @@ def sweep_summary(results: list[Result], targets: list[str]) -> list[str]:
     for target in targets:
         passing = [result.offered for result in results if result.target == target and result.passes]
         best[target] = max(passing, default=0.0)
+    labels = {result.target: result.label for result in results}
     lines = []
     for target in targets:
-        line = f"{target}: highest offered rate with nothing lost and p99 < {P99_LIMIT_MS} ms: {best[target]:,.0f}/s"
+        label = labels.get(target, target)
+        line = f"{label}: highest offered rate with nothing lost and p99 < {P99_LIMIT_MS} ms: {best[target]:,.0f}/s"
         if target != "plain" and best.get("plain"):
             line += f" ({best[target] / best['plain']:.2f} of plain)"
         lines.append(line)
@@ -731,6 +739,7 @@ def svg_plot(results: list[Result], targets: list[str]) -> str:
         return height - bottom - (math.log10(max(value, 1)) - y_low) / (y_high - y_low) * (height - top - bottom)
 
     colours = {"ours": "#1f77b4", "official": "#d62728", "plain": "#2ca02c"}
+    labels = {result.target: result.label for result in results}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         'font-size="12">',
@@ -769,7 +778,8 @@ def svg_plot(results: list[Result], targets: list[str]) -> str:
                 f'<circle cx="{x(result.offered):.1f}" cy="{y(result.p99_ms):.1f}" r="4" fill="{fill}" '
                 f'stroke="{colour}" stroke-width="2"/>'
             )
-        parts.append(f'<text x="{width - right + 4}" y="{top + 14 + 16 * row}" fill="{colour}">{target}</text>')
+        label = labels.get(target, target)
+        parts.append(f'<text x="{width - right + 4}" y="{top + 14 + 16 * row}" fill="{colour}">{label}</text>')
     parts.append(
         f'<text x="{width - right + 4}" y="{top + 30 + 16 * len(targets)}" fill="grey">hollow: failed</text>',
     )
