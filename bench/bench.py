@@ -1,17 +1,23 @@
 """Load a step's chat server with many WebSocket clients, and report what reached whom and how fast.
 
     python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M] [--rate HZ] [--sweep HZ,HZ,...]
+                             [--processes N] [--flood [N]] [--idle S] [--plot FILE.svg|FILE.png] [--json FILE]
 
 `workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
-Each target is served on 127.0.0.1 in a process of its own, one after the other, and gets the same load:
+Each target is served on 127.0.0.1, one after the other, and gets the same load. A step is served in a daphne
+process of its own, or in N of them with --processes N, sharing Redis and the database:
 
   ours      the step as it is, with its own settings (and a throwaway database)
   official  the same step with the channel layer set up as the Channels tutorial does: the Redis host, nothing else
   plain     bench/plain_server.py: the websockets library alone, rooms by path, the single-process ceiling
 
 R rooms of C clients connect at once; then every client sends M messages at HZ per second, each message saying
-who sent it, its number and when it was due, and every client counts what it receives. Every message should
-reach each of the C sockets in its room (the sender's included) exactly once and in order.
+which run it belongs to, who sent it, its number and when it was due, and every client counts what it receives.
+Every message should reach each of the C sockets in its room (the sender's included) exactly once and in order.
+From step 05 on the chat refuses anonymous sockets, so each client is a user of its own with a real session.
+
+With --idle S the sockets stay silent for S seconds between connecting and sending. With --flood one more
+client of room 0 sends as fast as it can while the load runs; its messages are counted apart from the load's.
 """
 
 from __future__ import annotations
@@ -38,9 +44,28 @@ HOST = "127.0.0.1"
 # The sweep's bar: a rate passes when nothing is lost or duplicated, no socket fails, and p99 stays under this.
 P99_LIMIT_MS = 250
 TARGETS = ("ours", "official", "plain")
+# From this step on the chat accepts only logged-in users.
+FIRST_STEP_WITH_LOGIN = 5
 # Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
 MAX_SOCKETS = 1000
 MAX_SECONDS = 120
+MAX_PROCESSES = 16
+MAX_FLOOD = 50_000
+MAX_IDLE = 600
+DEFAULT_FLOOD = 5_000
+# A PNG plot is the SVG drawn by headless Chromium: Debian's where there is one, else the one Playwright downloads.
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+# Headless on a machine without a display, a GPU or a way out: nothing to set up, update or sync.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+NO_BROWSER = "no browser to draw a PNG: sudo apt-get install chromium, or python -m playwright install chromium"
 COLUMNS = [
     "target",
     "rooms × clients",
@@ -75,7 +100,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--targets", default=",".join(TARGETS), metavar="T,T", help=f"which servers (default: {','.join(TARGETS)})"
     )
-    parser.add_argument("--plot", metavar="FILE", help="with --sweep: draw p99 against offered load as an SVG file")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve each step target in N daphne processes sharing Redis and the database; client k connects to "
+        "process k %% N, so every room spans them all (default: 1; plain is always one process)",
+    )
+    parser.add_argument(
+        "--flood",
+        type=int,
+        nargs="?",
+        const=DEFAULT_FLOOD,
+        default=0,
+        metavar="N",
+        help=f"meanwhile, one more client in room 0 sends N messages (default: {DEFAULT_FLOOD:,}) as fast as it can; "
+        "its messages are left out of the table, and what became of it is reported below it",
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0,
+        metavar="S",
+        help="connect, stay silent for S seconds, then send the load on the same sockets; reports how many were "
+        "still open (a socket closed meanwhile also counts as closed early)",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="with --sweep: draw p99 against offered load, as an SVG file, or as a PNG if FILE ends in .png "
+        "(drawn by headless Chromium)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write every result as JSON")
 
 
@@ -85,6 +141,10 @@ class Load:
     clients: int
     messages: int
     rate: float
+    # Messages one more client of room 0 sends as fast as it can meanwhile; 0 for none.
+    flood: int = 0
+    # Seconds the sockets stay connected and silent before the sending starts.
+    idle: float = 0
 
     @property
     def offered(self) -> float:
@@ -98,11 +158,46 @@ class Load:
             raise SystemExit(f"bench: at most {MAX_SOCKETS} sockets (rooms × clients)")
         if self.messages / self.rate > MAX_SECONDS:
             raise SystemExit(f"bench: sending may last at most {MAX_SECONDS} seconds (messages / rate)")
+        if not 0 <= self.flood <= MAX_FLOOD:
+            raise SystemExit(f"bench: --flood takes up to {MAX_FLOOD:,} messages")
+        if not 0 <= self.idle <= MAX_IDLE:
+            raise SystemExit(f"bench: --idle takes up to {MAX_IDLE} seconds")
+
+
+@dataclass
+class Flood:
+    """What became of the client that flooded room 0."""
+
+    messages: int
+    sent: int
+    connect_error: str | None
+    # None while the server left it open until the end of the run.
+    close_code: int | None
+    error_text: str | None
+    # Deliveries of its messages to the room's other sockets, which are counted apart from the load's.
+    delivered_to_others: int
+    others: int
+
+    def outcome(self) -> str:
+        if self.connect_error:
+            return f"the flooding client could not connect ({self.connect_error})"
+        return (
+            f"flood: {self.sent:,} of {self.messages:,} messages sent into room 0, {self.ending()}; "
+            f"{self.delivered_to_others:,} of {self.sent * self.others:,} deliveries of them reached the room's "
+            f"{self.others} other sockets before the run ended"
+        )
+
+    def ending(self) -> str:
+        if self.close_code is None:
+            return "not closed" + (f", though told {self.error_text!r}" if self.error_text else "")
+        told = f" after the error {self.error_text!r}" if self.error_text else ""
+        return f"closed by the server with code {self.close_code}{told}"
 
 
 @dataclass
 class Result:
     target: str
+    processes: int
     rooms: int
     clients: int
     messages: int
@@ -120,6 +215,13 @@ class Result:
     connect_errors: int
     closed_early: int
     connect_seconds: float
+    logged_in: bool
+    # Frames of messages that are not this run's, such as the history a step sends on connect.
+    earlier_messages: int = 0
+    flood: Flood | None = None
+    idle_seconds: float = 0
+    # Sockets still open after the idle time, of the `clients` × `rooms` - `connect_errors` that connected.
+    open_after_idle: int | None = None
     errors: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -133,9 +235,13 @@ class Result:
             and self.p99_ms < P99_LIMIT_MS
         )
 
+    @property
+    def label(self) -> str:
+        return self.target if self.processes == 1 else f"{self.target} ×{self.processes}"
+
     def row(self) -> list[str]:
         return [
-            self.target,
+            self.label,
             f"{self.rooms} × {self.clients}",
             f"{self.offered:,.0f}",
             f"{self.delivered_per_second:,.0f}",
@@ -154,7 +260,10 @@ def milliseconds(value: float | None) -> str:
 
 
 class Client:
-    """One socket: sends its share of messages and counts every message it receives, by sender and number."""
+    """One socket: sends its share of messages and counts every message it receives, by sender and number.
+
+    A client is in one room, so the order it sees is per room and sender, whichever process either is served by.
+    """
 
     def __init__(self, room: int, sender: int):
         self.room = room
@@ -169,13 +278,22 @@ class Client:
         self.latencies: list[float] = []
         self.last_delivery = 0.0
 
-    async def connect(self, url: str, origin: str) -> None:
+    async def connect(self, url: str, origin: str, cookie: str | None) -> None:
         from websockets.asyncio.client import connect
 
+        headers = {"Cookie": cookie} if cookie else None
         try:
-            self.websocket = await connect(url, origin=origin, open_timeout=30, ping_interval=None, max_queue=None)
+            self.websocket = await connect(
+                url, origin=origin, additional_headers=headers, open_timeout=30, ping_interval=None, max_queue=None
+            )
         except Exception as error:  # noqa: BLE001  (every kind of failure is counted, by name)
             self.error = type(error).__name__
+
+    @property
+    def is_open(self) -> bool:
+        from websockets.protocol import State
+
+        return self.websocket.state is State.OPEN
 
     async def receive(self, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -183,25 +301,36 @@ class Client:
         with contextlib.suppress(ConnectionClosed):
             async for frame in self.websocket:
                 now = time.monotonic()
-                text = json.loads(frame).get("message")
+                data = json.loads(frame)
+                text = data.get("message")
                 if not isinstance(text, str):
                     run.count_error("error frame")
                     continue
-                sender, number, due = text.split(":")
-                key = (int(sender), int(number))
+                message = read_message(text, run.label)
+                if message is None:
+                    run.earlier_messages += 1
+                    continue
+                sender, number, due = message
+                run.frames += 1
+                if data.get("author", username(sender)) != username(sender):
+                    run.count_error("sent under another user's name")
+                if sender == run.flooder:
+                    run.flood_delivered += 1
+                    continue
+                key = (sender, number)
                 self.seen[key] = self.seen.get(key, 0) + 1
                 if self.seen[key] > 1:
                     continue
                 if key[1] < self.highest.get(key[0], -1):
                     self.out_of_order += 1
                 self.highest[key[0]] = max(key[1], self.highest.get(key[0], -1))
-                self.latencies.append(now - float(due))
+                self.latencies.append(now - due)
                 self.last_delivery = now
                 run.delivered += 1
         if not run.closing:
             self.closed_early = True
 
-    async def send(self, load: Load, start: float) -> None:
+    async def send(self, load: Load, start: float, label: str) -> None:
         from websockets.exceptions import ConnectionClosed
 
         interval = 1 / load.rate
@@ -211,15 +340,71 @@ class Client:
             due = start + offset + number * interval
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             try:
-                await self.websocket.send(json.dumps({"message": f"{self.sender}:{number}:{due:.6f}"}))
+                await self.websocket.send(json.dumps({"message": f"{label}:{self.sender}:{number}:{due:.6f}"}))
             except ConnectionClosed:
                 return
             self.sent += 1
 
 
+class Flooder(Client):
+    """One more socket in room 0 that sends as fast as it can, and notes how the server answers it."""
+
+    def __init__(self, sender: int):
+        super().__init__(0, sender)
+        self.error_text: str | None = None
+        self.close_code: int | None = None
+
+    async def receive(self, run: Run) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            async for frame in self.websocket:
+                error = json.loads(frame).get("error")
+                if isinstance(error, str) and self.error_text is None:
+                    self.error_text = error
+        if not run.closing:
+            self.close_code = self.websocket.close_code
+
+    async def send(self, load: Load, start: float, label: str) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        await asyncio.sleep(max(0.0, start - time.monotonic()))
+        for number in range(load.flood):
+            try:
+                await self.websocket.send(
+                    json.dumps({"message": f"{label}:{self.sender}:{number}:{time.monotonic():.6f}"})
+                )
+            except ConnectionClosed:
+                return
+            self.sent += 1
+            # Without waiting for anything, but letting the other clients of this process send and receive.
+            await asyncio.sleep(0)
+
+    def report(self, load: Load, run: Run, others: int) -> Flood:
+        return Flood(load.flood, self.sent, self.error, self.close_code, self.error_text, run.flood_delivered, others)
+
+
+def read_message(text: str, label: str) -> tuple[int, int, float] | None:
+    """The sender, number and due time in a message of the run `label`; None for any other text."""
+    parts = text.split(":")
+    if len(parts) != 4 or parts[0] != label:
+        return None
+    return int(parts[1]), int(parts[2]), float(parts[3])
+
+
+def username(sender: int) -> str:
+    return f"bench-{sender}"
+
+
 class Run:
-    def __init__(self):
+    def __init__(self, label: str, flooder: int | None):
+        self.label = label
+        self.flooder = flooder
+        # Frames of this run's messages that reached the load's clients, and of those, the ones the flooder sent.
+        self.frames = 0
+        self.flood_delivered = 0
         self.delivered = 0
+        self.earlier_messages = 0
         self.closing = False
         self.errors: dict[str, int] = {}
 
@@ -227,33 +412,34 @@ class Run:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-async def load_server(target: str, port: int, load: Load, label: str) -> Result:
+async def load_server(target: str, served: Served, load: Load, label: str) -> Result:
     """Connect, send, wait for the deliveries to stop, then count."""
-    run = Run()
     clients = [Client(room, room * load.clients + index) for room in range(load.rooms) for index in range(load.clients)]
-    origin = f"http://{HOST}:{port}"
+    flooder = Flooder(len(clients)) if load.flood else None
+    run = Run(label, flooder.sender if flooder else None)
+    sockets = [*clients, *([flooder] if flooder else [])]
     started = time.monotonic()
     await asyncio.gather(
-        *(client.connect(f"ws://{HOST}:{port}/ws/chat/{label}-{client.room}/", origin) for client in clients)
+        *(client.connect(*served.address(client.sender, f"{label}-{client.room}")) for client in sockets)
     )
     connect_seconds = time.monotonic() - started
     connected = [client for client in clients if client.websocket is not None]
     for client in clients:
         if client.error:
             run.count_error(f"connect: {client.error}")
-    receivers = [asyncio.create_task(client.receive(run)) for client in connected]
+    open_sockets = [client for client in sockets if client.websocket is not None]
+    receivers = [asyncio.create_task(client.receive(run)) for client in open_sockets]
+    open_after_idle = None
+    if load.idle:
+        await asyncio.sleep(load.idle)
+        open_after_idle = sum(client.is_open for client in connected)
     start = time.monotonic() + 0.5
-    await asyncio.gather(*(client.send(load, start) for client in connected))
+    await asyncio.gather(*(client.send(load, start, label) for client in open_sockets))
     members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
     expected = sum(client.sent * members[client.room] for client in connected)
-    # Wait for what is still on its way: until everything arrived, or nothing more arrived for 3 seconds.
-    last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
-    while run.delivered < expected and time.monotonic() < deadline and time.monotonic() - last_change < 3:
-        if run.delivered != last_count:
-            last_count, last_change = run.delivered, time.monotonic()
-        await asyncio.sleep(0.05)
+    await wait_for_deliveries(run, expected)
     run.closing = True
-    await asyncio.gather(*(client.websocket.close() for client in connected), return_exceptions=True)
+    await asyncio.gather(*(client.websocket.close() for client in open_sockets), return_exceptions=True)
     await asyncio.gather(*receivers, return_exceptions=True)
 
     latencies = sorted(latency for client in connected for latency in client.latencies)
@@ -261,6 +447,7 @@ async def load_server(target: str, port: int, load: Load, label: str) -> Result:
     last = max((client.last_delivery for client in connected), default=start)
     return Result(
         target=target,
+        processes=len(served.ports),
         rooms=load.rooms,
         clients=load.clients,
         messages=load.messages,
@@ -278,8 +465,22 @@ async def load_server(target: str, port: int, load: Load, label: str) -> Result:
         connect_errors=len(clients) - len(connected),
         closed_early=sum(client.closed_early for client in connected),
         connect_seconds=connect_seconds,
+        logged_in=bool(served.cookies),
+        earlier_messages=run.earlier_messages,
+        flood=flooder.report(load, run, members[0]) if flooder else None,
+        idle_seconds=load.idle,
+        open_after_idle=open_after_idle,
         errors=run.errors,
     )
+
+
+async def wait_for_deliveries(run: Run, expected: int) -> None:
+    """Until everything arrived, or nothing more arrived for 3 seconds (the flood's frames count as something)."""
+    last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
+    while run.delivered < expected and time.monotonic() < deadline and time.monotonic() - last_change < 3:
+        if run.frames != last_count:
+            last_count, last_change = run.frames, time.monotonic()
+        await asyncio.sleep(0.05)
 
 
 def percentile(values: list[float], percent: float) -> float | None:
@@ -314,6 +515,8 @@ def settings_module(target: str, scratch: Path) -> str:
         "",
         "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', "
         f"'NAME': {str(scratch / f'{target}.sqlite3')!r}}}}}",
+        "# The benchmark's users get random passwords that nobody types: a fast hasher makes hundreds of them quickly.",
+        "PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']",
     ]
     if target == "official":
         lines.append(
@@ -324,13 +527,75 @@ def settings_module(target: str, scratch: Path) -> str:
     return name
 
 
+LOG_IN = """
+import json
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client
+
+cookies = []
+with transaction.atomic():
+    for name in {usernames!r}:
+        user, created = get_user_model().objects.get_or_create(username=name)
+        if created:
+            user.set_password(secrets.token_urlsafe())
+            user.save()
+        client = Client()
+        client.force_login(user)
+        cookies.append(f"{{settings.SESSION_COOKIE_NAME}}={{client.cookies[settings.SESSION_COOKIE_NAME].value}}")
+print(json.dumps(cookies))
+"""
+
+
+def log_in(step: Path, env: dict[str, str], count: int) -> list[str]:
+    """A user for each of `count` clients in the target's database, each with a new session; their Cookie headers."""
+    snippet = LOG_IN.format(usernames=[username(sender) for sender in range(count)])
+    command = [sys.executable, "manage.py", "shell", "-v", "0", "-c", snippet]
+    finished = subprocess.run(command, cwd=step, env=env, capture_output=True, text=True)
+    if finished.returncode:
+        raise SystemExit(f"bench: could not log the clients in:\n{finished.stdout}{finished.stderr}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+def needs_login(step: Path) -> bool:
+    return int(step.name.split("_")[0]) >= FIRST_STEP_WITH_LOGIN
+
+
+@dataclass
+class Served:
+    """A target being served: a port and a log per process, and each client's Cookie header if the step needs one."""
+
+    ports: list[int]
+    logs: list[Path]
+    cookies: list[str]
+
+    def address(self, client: int, room: str) -> tuple[str, str, str | None]:
+        """The URL, Origin and Cookie header client number `client` connects to `room` with, spread over processes."""
+        port = self.ports[client % len(self.ports)]
+        cookie = self.cookies[client] if self.cookies else None
+        return f"ws://{HOST}:{port}/ws/chat/{room}/", f"http://{HOST}:{port}", cookie
+
+    def log_sizes(self) -> list[int]:
+        return [log.stat().st_size for log in self.logs]
+
+    def errors_since(self, sizes: list[int]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for log, since in zip(self.logs, sizes, strict=True):
+            for kind, count in server_errors(log, since).items():
+                found[kind] = found.get(kind, 0) + count
+        return found
+
+
 @contextlib.contextmanager
-def server(target: str, step: Path, scratch: Path):
-    """Serve a target on a free port of 127.0.0.1; yields the port and the server's log file."""
-    port = free_port()
-    log = scratch / f"{target}-{port}.log"
+def server(target: str, step: Path, scratch: Path, processes: int, users: int):
+    """Serve a target on free ports of 127.0.0.1: a step in `processes` processes that share Redis and a database,
+    with `users` logged-in users if the step needs them; plain in one process."""
     if target == "plain":
-        command, cwd, env = [sys.executable, str(HERE / "plain_server.py"), "--port", str(port)], HERE, dict(os.environ)
+        command, cwd, env = [sys.executable, str(HERE / "plain_server.py")], HERE, dict(os.environ)
+        processes, cookies = 1, []
     else:
         env = {
             **os.environ,
@@ -339,17 +604,35 @@ def server(target: str, step: Path, scratch: Path):
         }
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
         subprocess.run(migrate, cwd=step, env=env, check=True)
-        command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port), "mysite.asgi:application"]
-        cwd = step
+        cookies = log_in(step, env, users) if needs_login(step) else []
+        command, cwd = [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"], step
+    ports = free_ports(processes)
+    logs = [scratch / f"{target}-{port}.log" for port in ports]
+    with contextlib.ExitStack() as stack:
+        started = [
+            stack.enter_context(running([*command, "--port", str(port)], cwd, env, log))
+            for port, log in zip(ports, logs, strict=True)
+        ]
+        for port, log, process in zip(ports, logs, started, strict=True):
+            wait_until_listening(target, port, process, log)
+        yield Served(ports, logs, cookies)
+
+
+def free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+@contextlib.contextmanager
+def running(command: list[str], cwd: Path, env: dict[str, str], log: Path):
     with open(log, "ab") as output:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not accepts_connections(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}")
-            time.sleep(0.05)
-        yield port, log
+        yield process
     finally:
         process.terminate()
         try:
@@ -357,6 +640,14 @@ def server(target: str, step: Path, scratch: Path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def wait_until_listening(target: str, port: int, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while not accepts_connections(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.05)
 
 
 # A traceback's last line, or a logged message that names the exception (the steps log Redis errors in one line).
@@ -391,13 +682,26 @@ def ratios(results: list[Result]) -> list[str]:
             continue
         p99 = f", p99 × {result.p99_ms / plain.p99_ms:.1f}" if result.p99_ms and plain.p99_ms else ""
         share = result.delivered_per_second / plain.delivered_per_second
-        lines.append(f"{result.target}: delivered/s × {share:.2f} of plain{p99}")
+        lines.append(f"{result.label}: delivered/s × {share:.2f} of plain{p99}")
     return lines
+
+
+def idles(results: list[Result]) -> list[str]:
+    return [
+        f"{result.label}: after {result.idle_seconds:g} s idle, {result.open_after_idle:,} of "
+        f"{result.rooms * result.clients - result.connect_errors:,} sockets still open"
+        for result in results
+        if result.open_after_idle is not None
+    ]
+
+
+def floods(results: list[Result]) -> list[str]:
+    return [f"{result.label}: {result.flood.outcome()}" for result in results if result.flood]
 
 
 def errors_seen(results: list[Result]) -> list[str]:
     return [
-        f"{result.target}: " + ", ".join(f"{kind} × {count}" for kind, count in sorted(result.errors.items()))
+        f"{result.label}: " + ", ".join(f"{kind} × {count}" for kind, count in sorted(result.errors.items()))
         for result in results
         if result.errors
     ]
@@ -408,9 +712,11 @@ def sweep_summary(results: list[Result], targets: list[str]) -> list[str]:
     for target in targets:
         passing = [result.offered for result in results if result.target == target and result.passes]
         best[target] = max(passing, default=0.0)
+    labels = {result.target: result.label for result in results}
     lines = []
     for target in targets:
-        line = f"{target}: highest offered rate with nothing lost and p99 < {P99_LIMIT_MS} ms: {best[target]:,.0f}/s"
+        label = labels.get(target, target)
+        line = f"{label}: highest offered rate with nothing lost and p99 < {P99_LIMIT_MS} ms: {best[target]:,.0f}/s"
         if target != "plain" and best.get("plain"):
             line += f" ({best[target] / best['plain']:.2f} of plain)"
         lines.append(line)
@@ -433,6 +739,7 @@ def svg_plot(results: list[Result], targets: list[str]) -> str:
         return height - bottom - (math.log10(max(value, 1)) - y_low) / (y_high - y_low) * (height - top - bottom)
 
     colours = {"ours": "#1f77b4", "official": "#d62728", "plain": "#2ca02c"}
+    labels = {result.target: result.label for result in results}
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
         'font-size="12">',
@@ -471,12 +778,45 @@ def svg_plot(results: list[Result], targets: list[str]) -> str:
                 f'<circle cx="{x(result.offered):.1f}" cy="{y(result.p99_ms):.1f}" r="4" fill="{fill}" '
                 f'stroke="{colour}" stroke-width="2"/>'
             )
-        parts.append(f'<text x="{width - right + 4}" y="{top + 14 + 16 * row}" fill="{colour}">{target}</text>')
+        label = labels.get(target, target)
+        parts.append(f'<text x="{width - right + 4}" y="{top + 14 + 16 * row}" fill="{colour}">{label}</text>')
     parts.append(
         f'<text x="{width - right + 4}" y="{top + 30 + 16 * len(targets)}" fill="grey">hollow: failed</text>',
     )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
+
+
+def check_plot(path: Path) -> None:
+    """Before a long sweep: that the plot can be written in the format its name asks for."""
+    if path.suffix not in (".svg", ".png"):
+        raise SystemExit("bench: --plot writes an .svg or a .png file")
+    if path.suffix == ".png":
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            if not chromium(playwright).exists():
+                raise SystemExit(f"bench: {NO_BROWSER}, or draw an .svg")
+
+
+def chromium(playwright) -> Path:
+    return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else Path(playwright.chromium.executable_path)
+
+
+def write_plot(svg: str, path: Path) -> None:
+    if path.suffix != ".png":
+        path.write_text(svg, encoding="utf-8")
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(playwright), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.set_content(f'<body style="margin: 0">{svg}</body>')
+            page.locator("svg").screenshot(path=path)
+        finally:
+            browser.close()
 
 
 def resolve_step(name: str) -> Path:
@@ -499,22 +839,31 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench: --targets takes some of {', '.join(TARGETS)}")
     if args.sweep:
         rates = sorted(float(rate) for rate in args.sweep.split(","))
-        loads = [Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate) for rate in rates]
+        loads = [
+            Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate, args.flood, args.idle)
+            for rate in rates
+        ]
     else:
-        loads = [Load(args.rooms, args.clients, args.messages, args.rate)]
+        loads = [Load(args.rooms, args.clients, args.messages, args.rate, args.flood, args.idle)]
     for load in loads:
         load.check()
+    if args.plot:
+        check_plot(Path(args.plot))
+    if not 1 <= args.processes <= MAX_PROCESSES:
+        raise SystemExit(f"bench: --processes takes 1 to {MAX_PROCESSES}")
 
-    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}", flush=True)
+    processes = f", {args.processes} processes for each step target" if args.processes > 1 else ""
+    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}{processes}", flush=True)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         for target in targets:
-            with server(target, step, Path(scratch)) as (port, log):
+            users = args.rooms * args.clients + bool(args.flood)
+            with server(target, step, Path(scratch), args.processes, users) as served:
                 for number, load in enumerate(loads):
-                    since = log.stat().st_size
-                    result = asyncio.run(load_server(target, port, load, f"bench{number}-{random.randrange(10**6)}"))
+                    sizes = served.log_sizes()
+                    result = asyncio.run(load_server(target, served, load, f"bench{number}-{random.randrange(10**6)}"))
                     time.sleep(0.5)  # the server's last log lines
-                    for kind, count in server_errors(log, since).items():
+                    for kind, count in served.errors_since(sizes).items():
                         result.errors[kind] = result.errors.get(kind, 0) + count
                     results.append(result)
                     print(f"  {table([result]).splitlines()[-1]}", flush=True)
@@ -525,12 +874,14 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     for line in ratios(results) if not args.sweep else sweep_summary(results, targets):
         print(line)
+    for line in idles(results) + floods(results):
+        print(line)
     for line in errors_seen(results):
         print(line)
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(result) for result in results], indent=2), encoding="utf-8")
     if args.plot and args.sweep:
-        Path(args.plot).write_text(svg_plot(results, targets), encoding="utf-8")
+        write_plot(svg_plot(results, targets), Path(args.plot))
         print(f"bench: drew {args.plot}")
     return 0
 

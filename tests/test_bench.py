@@ -1,12 +1,15 @@
 """The benchmark counts right: at a load any server handles, it sees every message arrive once, in order."""
 
+import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 
 import pytest
 
+from bench.bench import add_arguments, check_plot, write_plot
 from workshop import ROOT
 
 COLUMNS = (
@@ -15,19 +18,33 @@ COLUMNS = (
 )
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def run_bench(folder, *arguments):
+    """Run the benchmark at a tiny load; its printed output and the results it wrote as JSON."""
     if not os.environ.get("REDIS_URL"):
         message = "the benchmark needs REDIS_URL: run `python workshop.py test`, which starts a Redis server"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
-    results = tmp_path_factory.mktemp("bench") / "results.json"
-    command = [sys.executable, "bench/bench.py", "04", "--rooms", "2", "--clients", "3", "--messages", "3"]
-    command += ["--rate", "10", "--targets", "ours,plain", "--json", str(results)]
+    results = folder / "results.json"
+    command = [sys.executable, "bench/bench.py", *arguments, "--json", str(results)]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stdout + finished.stderr
     return finished.stdout, json.loads(results.read_text(encoding="utf-8"))
+
+
+def assert_every_message_arrived_once_in_order(result, sockets):
+    assert result["expected"] == result["sent"] * sockets
+    assert result["delivered"] == result["expected"]
+    assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
+    assert (result["connect_errors"], result["closed_early"], result["errors"]) == (0, 0, {})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return run_bench(
+        tmp_path_factory.mktemp("bench"),
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
+    )
 
 
 def test_every_message_reaches_each_socket_of_its_room_exactly_once(tiny_run):
@@ -36,10 +53,7 @@ def test_every_message_reaches_each_socket_of_its_room_exactly_once(tiny_run):
     assert [result["target"] for result in results] == ["ours", "plain"]
     for result in results:
         assert result["sent"] == 2 * 3 * 3
-        assert result["expected"] == result["sent"] * 3
-        assert result["delivered"] == result["expected"]
-        assert (result["lost"], result["duplicated"], result["out_of_order"]) == (0, 0, 0)
-        assert (result["connect_errors"], result["closed_early"], result["errors"]) == (0, 0, {})
+        assert_every_message_arrived_once_in_order(result, 3)
 
 
 def test_offered_load_counts_every_socket_of_the_room(tiny_run):
@@ -57,3 +71,82 @@ def test_the_report_is_a_table_with_a_row_per_target(tiny_run):
         "| plain",
     ]
     assert "ours: delivered/s × " in output
+
+
+def test_step_05_logged_in_users_get_every_message_exactly_once(tmp_path):
+    _, [result] = run_bench(
+        tmp_path, "05", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"
+    )
+
+    assert result["logged_in"] is True
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert result["earlier_messages"] == 0
+
+
+def test_two_processes_share_every_room_and_deliver_everything_in_order(tmp_path):
+    output, [result] = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--processes", "2"),
+    )
+
+    assert result["processes"] == 2
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert any(line.startswith("| ours ×2 | 2 × 3 |") for line in output.splitlines())
+
+
+def test_a_flood_is_5000_messages_unless_told_otherwise():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    assert (parser.parse_args([]).flood, parser.parse_args(["--flood"]).flood) == (0, 5000)
+    assert parser.parse_args(["--flood", "20"]).flood == 20
+
+
+def test_a_flood_is_reported_apart_from_the_load(tmp_path):
+    output, [result] = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--flood", "20"),
+    )
+
+    assert_every_message_arrived_once_in_order(result, 3)
+    flood = result["flood"]
+    assert (flood["messages"], flood["others"], flood["connect_error"]) == (20, 3, None)
+    assert flood["close_code"] in (None, 1008)
+    assert 0 < flood["sent"] <= 20
+    assert flood["delivered_to_others"] <= flood["sent"] * 3
+    assert "ours: flood: " in output
+
+
+def test_sockets_left_idle_stay_open_and_then_receive_everything(tmp_path):
+    output, [result] = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--idle", "1"),
+    )
+
+    assert (result["idle_seconds"], result["open_after_idle"]) == (1, 2 * 3)
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert "ours: after 1 s idle, 6 of 6 sockets still open" in output
+
+
+def test_a_png_plot_is_the_svg_drawn_by_chromium(tmp_path):
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="40"><rect width="64" height="40" fill="red"/></svg>'
+    )
+    try:
+        check_plot(tmp_path / "plot.png")
+    except SystemExit as missing:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
+
+    write_plot(svg, tmp_path / "plot.png")
+
+    png = (tmp_path / "plot.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert struct.unpack(">II", png[16:24]) == (64, 40)
