@@ -1,5 +1,6 @@
 """Real servers in child processes: daphne serving this step, and a private redis-server."""
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
 from browser import accepts_connections, free_port
 
@@ -43,8 +45,8 @@ def child_process(command, port, log, env=None):
 
 
 @contextmanager
-def daphne(tmp_path, redis_url, settings_module="mysite.settings"):
-    """Serve this step with daphne on a free port; yields the ws:// base URL."""
+def daphne(tmp_path, redis_url, settings_module="mysite.settings", options=()):
+    """Serve this step with daphne on a free port, with extra command-line options; yields the ws:// base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -52,9 +54,24 @@ def daphne(tmp_path, redis_url, settings_module="mysite.settings"):
         "DJANGO_SETTINGS_MODULE": settings_module,
         "PYTHONPATH": os.pathsep.join([str(STEP), str(tmp_path)]),
     }
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mysite.asgi:application"]
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *options, "mysite.asgi:application"]
     with child_process(command, port, tmp_path / f"daphne-{port}.log", env):
         yield f"ws://127.0.0.1:{port}"
+
+
+def room_subscriptions(redis_url, room_name):
+    """How many processes listen to the room: each subscribes once to its group channel in Redis."""
+    channel = f"asgi__group__chat_{room_name}"
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        return dict(client.pubsub_numsub(channel))[channel]
+
+
+async def eventually(condition, seconds=5):
+    """Waits until condition() is true, checking every 50 ms; fails after seconds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still false after {seconds} seconds"
+        await asyncio.sleep(0.05)
 
 
 def redis_server_binary():

@@ -8,7 +8,7 @@ from websockets.asyncio.client import connect
 
 from browser import free_port
 from mysite.asgi import application
-from servers import PrivateRedis, daphne
+from servers import PrivateRedis, daphne, eventually, room_subscriptions
 from sockets import handshake
 
 
@@ -57,3 +57,15 @@ async def test_new_sockets_chat_again_after_redis_restarts(tmp_path, room_name):
             await alice.send(json.dumps({"message": "back again"}))
 
             assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "back again"}
+
+
+async def test_open_sockets_chat_again_once_redis_is_back(tmp_path, room_name):
+    with PrivateRedis(tmp_path) as redis_server, daphne(tmp_path, redis_server.url) as server:
+        async with websocket(server, room_name) as alice, websocket(server, room_name) as bob:
+            redis_server.stop()
+            redis_server.start()
+            await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 1)
+
+            await alice.send(json.dumps({"message": "still here"}))
+
+            assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "still here"}

@@ -79,18 +79,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Each setting differs from the library default on purpose; docs/03_channel_layer.md explains why.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            "hosts": [
-                {
-                    "address": REDIS_URL,
-                    "socket_timeout": 15,
-                    "retry_on_error": [RedisConnectionError],
-                    "max_connections": 1000,
-                }
-            ],
-            "capacity": 1000,
-            "group_expiry": 2 * 24 * 60 * 60,
-        },
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "retry_on_error": [RedisConnectionError]}]},
     },
 }

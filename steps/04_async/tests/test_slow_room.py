@@ -1,7 +1,7 @@
 import asyncio
 
 import pytest
-from channels_redis.core import RedisChannelLayer
+from channels_redis.pubsub import RedisPubSubLoopLayer
 
 SLOW_SECONDS = 2
 
@@ -13,7 +13,7 @@ def slow_room(room_name, monkeypatch):
     Yields the room and an event set once its first broadcast has begun.
     """
     slow_group = f"chat_{room_name}"
-    group_send = RedisChannelLayer.group_send
+    group_send = RedisPubSubLoopLayer.group_send
     slow_work_began = asyncio.Event()
 
     async def slow_group_send(self, group, message):
@@ -22,7 +22,7 @@ def slow_room(room_name, monkeypatch):
             await asyncio.sleep(SLOW_SECONDS)
         await group_send(self, group, message)
 
-    monkeypatch.setattr(RedisChannelLayer, "group_send", slow_group_send)
+    monkeypatch.setattr(RedisPubSubLoopLayer, "group_send", slow_group_send)
     return room_name, slow_work_began
 
 

@@ -1,12 +1,12 @@
-import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from servers import eventually, room_subscriptions
 from sockets import logged_in
 
 
-def group_size(room_name):
-    return redis.Redis.from_url(settings.REDIS_URL).zcard(f"asgi:group:chat_{room_name}")
+def subscribed(room_name, processes):
+    return lambda: room_subscriptions(settings.REDIS_URL, room_name) == processes
 
 
 async def test_message_reaches_every_socket_in_the_room_exactly_once(open_socket, room_name):
@@ -29,16 +29,17 @@ async def test_message_does_not_leak_to_other_rooms(open_socket, room_name):
     assert await elsewhere.receive_nothing()
 
 
-async def test_socket_that_leaves_is_taken_out_of_the_group(open_socket, room_name):
+async def test_room_is_left_in_redis_when_its_last_socket_leaves(open_socket, room_name):
     stays = await open_socket(room_name)
     leaves = await open_socket(room_name)
-    assert group_size(room_name) == 2
+    await eventually(subscribed(room_name, processes=1))
 
     await leaves.disconnect()
     await stays.send_json_to({"message": "after you left"})
 
     assert (await stays.receive_json_from())["message"] == "after you left"
-    assert group_size(room_name) == 1
+    await stays.disconnect()
+    await eventually(subscribed(room_name, processes=0))
 
 
 async def test_error_frames_go_to_the_sender_only(open_socket, room_name):

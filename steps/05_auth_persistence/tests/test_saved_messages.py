@@ -1,3 +1,4 @@
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -115,7 +116,8 @@ async def test_a_broadcast_of_a_message_already_in_the_history_is_not_sent_again
     assert [frame["id"] for frame in await history_of(socket)] == [message.id]
 
     # As if its sender's broadcast had been slower than this socket's reading of the history.
-    await get_channel_layer().group_send(f"chat_{room_name}", {"type": "chat.message", "frame": as_frame(message)})
+    event = {"type": "chat.message", "frame": as_frame(message), "sent_at": time.time()}
+    await get_channel_layer().group_send(f"chat_{room_name}", event)
     await socket.send_json_to({"message": "next"})
 
     assert (await socket.receive_json_from())["message"] == "next"
