@@ -4,7 +4,7 @@ import time
 
 MESSAGES_PER_SECOND = 10
 BURST = 20
-MAX_DELAY_SECONDS = 5
+MAX_DELAY_SECONDS = 10
 
 
 class SendRate:

@@ -55,6 +55,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
+        # Saving a message appends to a log instead of rewriting the file, on a connection kept open.
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
+        "CONN_MAX_AGE": None,
     }
 }
 
