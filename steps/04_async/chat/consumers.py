@@ -10,8 +10,9 @@ from .messages import InvalidMessage, read_message
 
 logger = logging.getLogger(__name__)
 
-SENDING_TOO_FAST = 1008
-FELL_BEHIND = 1013
+# daphne closes with 1000 or a code from 3000 to 4999 only: 4000 plus the standard 1008 and 1013.
+SENDING_TOO_FAST = 4008
+FELL_BEHIND = 4013
 
 
 class ChatConsumer(AsyncWebsocketConsumer):

@@ -1,9 +1,17 @@
+import asyncio
+import json
 import logging
 import re
 
-from chat.limits import BURST, MESSAGES_PER_SECOND
+import pytest
+from django.conf import settings
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
-SENDING_TOO_FAST = 1008
+from chat.limits import BURST, MESSAGES_PER_SECOND
+from servers import daphne
+
+SENDING_TOO_FAST = 4008
 
 
 async def outputs_until_closed(communicator):
@@ -40,3 +48,16 @@ async def test_the_rest_of_the_room_keeps_chatting_after_a_flooder_is_closed(ope
     while received[-1] != {"message": "still here"}:
         received.append(await neighbour.receive_json_from())
     assert len(received) <= BURST * 2
+
+
+async def test_through_daphne_the_flooder_gets_the_consumers_close_code(tmp_path, room_name):
+    with daphne(tmp_path, settings.REDIS_URL) as server:
+        origin = server.replace("ws://", "http://")
+        async with connect(f"{server}/ws/chat/{room_name}/", origin=origin) as flooder:
+            for number in range(BURST * 2):
+                await flooder.send(json.dumps({"message": f"flood {number}"}))
+
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(flooder.recv(), 5)
+            assert closed.value.rcvd.code == SENDING_TOO_FAST

@@ -6,7 +6,7 @@ from channels.layers import get_channel_layer
 
 from chat.limits import MAX_DELAY_SECONDS
 
-FELL_BEHIND = 1013
+FELL_BEHIND = 4013
 
 
 def frame(message_id, text):
