@@ -750,7 +750,7 @@ def svg_plot(results: list[Result], targets: list[str]) -> str:
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
         f'<line x1="{left}" y1="{y(P99_LIMIT_MS):.1f}" x2="{width - right}" y2="{y(P99_LIMIT_MS):.1f}" '
         'stroke="grey" stroke-dasharray="4 4"/>',
-        f'<text x="{width - right + 4}" y="{y(P99_LIMIT_MS) + 4:.1f}" fill="grey">{P99_LIMIT_MS} ms</text>',
+        f'<text x="{left + 6}" y="{y(P99_LIMIT_MS) - 5:.1f}" fill="grey">p99 limit {P99_LIMIT_MS} ms</text>',
         f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">'
         "offered deliveries per second</text>",
         f'<text x="15" y="{(top + height - bottom) / 2}" text-anchor="middle" '
