@@ -1,7 +1,7 @@
 import asyncio
 
-# redis-py 8 gives up on a read after 5 seconds by default, while the layer's blocking pop waits
-# up to 5 seconds for a message: without a longer socket_timeout an idle socket is torn down here.
+# With the tutorial's RedisChannelLayer an idle socket is torn down here: its blocking pop waits up
+# to 5 seconds for a message, and redis-py 8 gives up on a read after 5 seconds by default.
 IDLE_SECONDS = 6
 
 
