@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
 
-from servers import daphne
+from servers import daphne, eventually, room_subscriptions
 
 IN_MEMORY_SETTINGS = """
 from mysite.settings import *  # noqa: F403
@@ -30,10 +30,12 @@ async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(tmp_pat
     stack, (first, second) = two_servers(tmp_path)
     with stack:
         async with websocket(first, room_name) as alice, websocket(second, room_name) as bob:
+            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
             await alice.send(json.dumps({"message": "across processes"}))
 
             assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "across processes"}
             assert json.loads(await asyncio.wait_for(alice.recv(), 5)) == {"message": "across processes"}
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
 
 
 async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name):

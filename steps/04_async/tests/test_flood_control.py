@@ -9,7 +9,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chat.limits import BURST, MESSAGES_PER_SECOND
-from servers import daphne
+from servers import daphne, eventually, room_subscriptions
 
 SENDING_TOO_FAST = 4008
 
@@ -61,3 +61,4 @@ async def test_through_daphne_the_flooder_gets_the_consumers_close_code(tmp_path
                 while True:
                     await asyncio.wait_for(flooder.recv(), 5)
             assert closed.value.rcvd.code == SENDING_TOO_FAST
+            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)

@@ -6,7 +6,7 @@ from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from servers import daphne
+from servers import daphne, eventually, room_subscriptions
 
 DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -27,3 +27,4 @@ async def test_frame_over_daphnes_cap_closes_only_the_socket_that_sent_it(tmp_pa
             await sender.send(json.dumps({"message": "still here"}))
 
             assert json.loads(await asyncio.wait_for(listener.recv(), 5)) == {"message": "still here"}
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)

@@ -57,6 +57,7 @@ async def test_new_sockets_chat_again_after_redis_restarts(tmp_path, room_name):
             await alice.send(json.dumps({"message": "back again"}))
 
             assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "back again"}
+        await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
 
 
 async def test_open_sockets_chat_again_once_redis_is_back(tmp_path, room_name):
@@ -69,3 +70,4 @@ async def test_open_sockets_chat_again_once_redis_is_back(tmp_path, room_name):
             await alice.send(json.dumps({"message": "still here"}))
 
             assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "still here"}
+        await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
