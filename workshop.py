@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from bench.bench import add_arguments as add_bench_arguments
+from bench.bench import free_port
 
 ROOT = Path(__file__).resolve().parent
 STEPS_DIR = ROOT / "steps"
@@ -258,12 +259,6 @@ def find_redis_server(python: str) -> str:
     if not server:
         raise WorkshopError(REDIS_MISSING)
     return server
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_redis(port: int, process: subprocess.Popen, log: Path, seconds: float = 10) -> None:

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -29,7 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from websockets.asyncio.client import connect
 
-from workshop import ROOT, STEPS_DIR, WorkshopError, free_port, redis_environment
+from bench.bench import accepts_connections, free_port
+from workshop import ROOT, STEPS_DIR, WorkshopError, redis_environment
 
 DEPLOY = ROOT / "deploy"
 STEP = STEPS_DIR / "05_auth_persistence"
@@ -146,14 +146,6 @@ def unit_settings() -> tuple[list[str], dict[str, str]]:
 def example_environment() -> dict[str, str]:
     lines = ENVIRONMENT.read_text(encoding="utf-8").splitlines()
     return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
-
-
-def accepts_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except OSError:
-        return False
-    return True
 
 
 def wait_until(condition, what: str, seconds: float = 10):
