@@ -1,7 +1,8 @@
 """Fixtures for the tests that use the chat in a real browser: headless Chromium against the step served by daphne.
 
 Every step has this same file. The server is the step's own `manage.py runserver`, in a process of its own, with the
-step's settings except for the database: a new file for each test session, never the db.sqlite3 you develop with.
+step's settings except for the database, a new file for each test session, never the db.sqlite3 you develop with,
+and the password hasher, a fast one.
 Environment variables the settings read (REDIS_URL, DJANGO_DEBUG, ...) reach it unchanged.
 
 Set UPDATE_SCREENSHOTS=1 to have the `screenshot` fixture rewrite docs/img/<step>.png.
@@ -43,6 +44,8 @@ SETTINGS = """\
 from mysite.settings import *  # noqa: F403
 
 DATABASES = {{"default": {{**DATABASES["default"], "NAME": {database!r}}}}}  # noqa: F405
+# Every login checks a password: the default hasher takes a third of a second for each on purpose.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 """
 
 
