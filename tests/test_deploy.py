@@ -29,6 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from websockets.asyncio.client import connect
 
 from bench.bench import accepts_connections, free_port
+from helpers import missing
 from workshop import ROOT, STEPS_DIR, WorkshopError, redis_environment
 
 DEPLOY = ROOT / "deploy"
@@ -64,13 +65,6 @@ def nginx_binary() -> str:
     if not found:
         missing(NGINX_MISSING)
     return found
-
-
-def missing(message: str) -> None:
-    """Skip a test that lacks a program it needs; under CI, where nothing may be skipped, fail it."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def replace_once(text: str, old: str, new: str, name: str) -> str:
