@@ -340,7 +340,7 @@ class Client:
             due = start + offset + number * interval
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             try:
-                await self.websocket.send(json.dumps({"message": f"{label}:{self.sender}:{number}:{due:.6f}"}))
+                await self.websocket.send(message_frame(label, self.sender, number, due))
             except ConnectionClosed:
                 return
             self.sent += 1
@@ -371,9 +371,7 @@ class Flooder(Client):
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         for number in range(load.flood):
             try:
-                await self.websocket.send(
-                    json.dumps({"message": f"{label}:{self.sender}:{number}:{time.monotonic():.6f}"})
-                )
+                await self.websocket.send(message_frame(label, self.sender, number, time.monotonic()))
             except ConnectionClosed:
                 return
             self.sent += 1
@@ -382,6 +380,11 @@ class Flooder(Client):
 
     def report(self, load: Load, run: Run, others: int) -> Flood:
         return Flood(load.flood, self.sent, self.error, self.close_code, self.error_text, run.flood_delivered, others)
+
+
+def message_frame(label: str, sender: int, number: int, due: float) -> str:
+    """The frame a client sends: a chat message whose text says which run, sender and number it is, and when due."""
+    return json.dumps({"message": f"{label}:{sender}:{number}:{due:.6f}"})
 
 
 def read_message(text: str, label: str) -> tuple[int, int, float] | None:
