@@ -825,11 +825,11 @@ def write_plot(svg: str, path: Path) -> None:
 
 
 def resolve_step(name: str) -> Path:
-    steps = sorted(path for path in (ROOT / "steps").iterdir() if (path / "manage.py").is_file())
-    for path in steps:
-        if name == path.name or (name.isdigit() and int(name) == int(path.name.split("_")[0])):
-            return path
-    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(path.name for path in steps)}")
+    slugs = [step["slug"] for step in json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))["steps"]]
+    for slug in slugs:
+        if name == slug or (name.isdigit() and int(name) == int(slug.split("_")[0])):
+            return ROOT / "steps" / slug
+    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(slugs)}")
 
 
 def main(argv: list[str] | None = None) -> int:
