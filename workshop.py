@@ -361,20 +361,34 @@ def step_files(folder: Path) -> list[str]:
 
 def step_diff(old: Path, new: Path, old_label: str, new_label: str) -> str:
     """A unified diff of two step folders, the same on every operating system."""
+    return "".join(line for _, lines in file_diffs(old, new, old_label, new_label) for line in lines)
+
+
+def file_diffs(old: Path, new: Path, old_label: str = "a", new_label: str = "b"):
+    """(path, unified diff lines) for each file that differs between two step folders."""
     old_files, new_files = set(step_files(old)), set(step_files(new))
-    chunks = []
     for path in sorted(old_files | new_files):
         before = read_lines(old / path) if path in old_files else []
         after = read_lines(new / path) if path in new_files else []
-        chunks.extend(
-            difflib.unified_diff(
-                before,
-                after,
-                f"{old_label}/{path}" if path in old_files else "/dev/null",
-                f"{new_label}/{path}" if path in new_files else "/dev/null",
-            )
-        )
-    return "".join(chunks)
+        old_name = f"{old_label}/{path}" if path in old_files else "/dev/null"
+        new_name = f"{new_label}/{path}" if path in new_files else "/dev/null"
+        lines = list(difflib.unified_diff(before, after, old_name, new_name))
+        if lines:
+            yield path, lines
+
+
+# A line of these kinds is no code: blank, or a comment in Python, JavaScript, CSS, HTML or a Django template.
+NOT_CODE = re.compile(r"^\s*(#|//|/\*|\*|<!--|\{#|$)")
+
+
+def changed_code_lines(old: Path, new: Path) -> int:
+    """The lines a step adds or removes in the code an attendee types: no tests, migrations, blanks or comments."""
+    return sum(
+        line[:1] in "+-" and not NOT_CODE.match(line[1:])
+        for path, lines in file_diffs(old, new)
+        if not is_test_file(path) and "/migrations/" not in f"/{path}"
+        for line in lines[2:]  # after the two lines that name the files
+    )
 
 
 def read_lines(path: Path) -> list[str]:

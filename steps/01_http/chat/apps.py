@@ -5,7 +5,8 @@ from .room_names import RoomNameConverter
 
 
 class ChatConfig(AppConfig):
-    name = "chat"
+    default_auto_field = 'django.db.models.BigAutoField'
+    name = 'chat'
 
     def ready(self):
-        register_converter(RoomNameConverter, "room")
+        register_converter(RoomNameConverter, 'room')

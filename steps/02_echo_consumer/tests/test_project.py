@@ -13,7 +13,7 @@ def test_runserver_is_daphnes_asgi_server():
 
 
 async def test_asgi_application_serves_the_pages():
-    communicator = HttpCommunicator(application, "GET", "/chat/", headers=[(b"host", b"127.0.0.1")])
+    communicator = HttpCommunicator(application, "GET", "/chat/", headers=[(b"host", b"testserver")])
 
     response = await communicator.get_response()
 

@@ -1,29 +1,14 @@
 import json
-import logging
 import re
-import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from .limits import MAX_DELAY_SECONDS, MESSAGES_PER_SECOND, SendRate, seconds_since
 from .messages import InvalidMessage, read_message
 from .models import Message, Room
 
-logger = logging.getLogger(__name__)
-
-# daphne closes with 1000 or a code from 3000 to 4999 only: 4000 plus the standard 1008 and 1013.
-SENDING_TOO_FAST = 4008
-FELL_BEHIND = 4013
 HISTORY_LENGTH = 50
-# A handshake is refused with HTTP 403; a socket already open is closed with this code.
-LOGGED_OUT = 4401
-
-
-def session_group_name(session_key):
-    return f"session_{session_key}"
 
 
 def after_id(query_string):
@@ -55,11 +40,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.room, _ = await Room.objects.aget_or_create(name=room_name)
         self.room_group_name = f"chat_{room_name}"
-        self.session_group_name = session_group_name(self.scope["session"].session_key)
-        self.send_rate = SendRate()
-        self.delivered = 0
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-        await self.channel_layer.group_add(self.session_group_name, self.channel_name)
         await self.accept()
         # Joined before reading, so a message saved meanwhile comes in the history, as an event, or both.
         self.history_end_id = after_id(self.scope["query_string"])
@@ -72,57 +53,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.user.is_authenticated:
             await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
-            await self.channel_layer.group_discard(self.session_group_name, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
-        if not self.send_rate.allows_another():
-            logger.warning(
-                "%s: closed a socket sending faster than %d messages a second, after %d messages",
-                self.room_group_name,
-                MESSAGES_PER_SECOND,
-                self.send_rate.accepted,
-            )
-            await self.close_with_error(SENDING_TOO_FAST, f"Too many messages: at most {MESSAGES_PER_SECOND} a second.")
-            raise StopConsumer
         try:
             body = read_message(text_data)
         except InvalidMessage as error:
             await self.send(text_data=json.dumps({"error": str(error)}))
             return
         message = await save_message(self.room, self.user, body)
-        event = {"type": "chat.message", "frame": as_frame(message), "sent_at": time.time()}
+        event = {"type": "chat.message", "frame": as_frame(message)}
         await self.channel_layer.group_send(self.room_group_name, event)
 
-    async def dispatch(self, message):
-        # Channels closes stale database connections, in a thread, before every handler. Delivering a
-        # chat message touches no database, and save_message does the same clean-up in its own trip there.
-        if message["type"] == "chat.message":
-            await self.chat_message(message)
-        elif message["type"] == "websocket.receive":
-            await self.websocket_receive(message)
-        else:
-            await super().dispatch(message)
-
     async def chat_message(self, event):
-        delay = seconds_since(event["sent_at"])
-        if delay > MAX_DELAY_SECONDS:
-            logger.warning(
-                "%s: closed a socket %.1f seconds behind the room, after delivering %d messages to it",
-                self.room_group_name,
-                delay,
-                self.delivered,
-            )
-            await self.close_with_error(FELL_BEHIND, f"This connection fell {delay:.0f} seconds behind; reconnect.")
-            raise StopConsumer
         if event["frame"]["id"] > self.history_end_id:
             await self.send(text_data=json.dumps(event["frame"]))
-            self.delivered += 1
-
-    async def session_logged_out(self, event):
-        await self.close(code=LOGGED_OUT)
-
-    async def close_with_error(self, code, error):
-        """Tells the client why and closes; leaves the room now, not once the client has answered the close."""
-        await self.send(text_data=json.dumps({"error": error}))
-        await self.close(code=code)
-        await self.disconnect(code)

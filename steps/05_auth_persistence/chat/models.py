@@ -15,9 +15,5 @@ class Message(models.Model):
     body = models.TextField()
     created = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
-        # The consumer's one question: the latest messages of a room.
-        indexes = [models.Index(fields=["room", "-id"], name="chat_latest_in_room")]
-
     def __str__(self):
         return self.body

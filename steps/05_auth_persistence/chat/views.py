@@ -1,5 +1,7 @@
+import re
+
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from .messages import MAX_MESSAGE_LENGTH
 from .room_names import PATTERN
@@ -7,7 +9,11 @@ from .room_names import PATTERN
 
 @login_required
 def index(request):
-    return render(request, "chat/index.html", {"room_name_pattern": PATTERN})
+    # The form works without JavaScript: the browser checks the pattern, and so does the server.
+    room_name = request.GET.get("room_name", "").strip()
+    if re.fullmatch(PATTERN, room_name):
+        return redirect("room", room_name=room_name)
+    return render(request, "chat/index.html", {"room_name": room_name, "room_name_pattern": PATTERN})
 
 
 @login_required

@@ -1,10 +1,7 @@
 import pytest
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.test import Client
 from django.urls import reverse
-
-from sockets import handshake, logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,24 +64,3 @@ def test_logout_without_the_csrf_token_is_refused(django_user_model):
     assert response.status_code == 403
     assert settings.SESSION_COOKIE_NAME in client.cookies
     assert client.get(reverse("index")).status_code == 200
-
-
-async def test_logging_out_closes_the_sockets_of_that_session_only(open_socket, room_name):
-    client = await sync_to_async(logged_in)()
-    logging_out = await open_socket(room_name, client=client)
-    other_browser = await open_socket(room_name)
-
-    await sync_to_async(client.post)(reverse("logout"))
-
-    assert await logging_out.receive_output(timeout=2) == {"type": "websocket.close", "code": 4401}
-    await other_browser.send_json_to({"message": "still logged in"})
-    assert (await other_browser.receive_json_from())["message"] == "still logged in"
-
-
-async def test_a_socket_of_a_logged_out_session_is_refused(room_name):
-    client = await sync_to_async(logged_in)()
-    await sync_to_async(client.post)(reverse("logout"))
-
-    socket, accepted = await handshake(f"/ws/chat/{room_name}/", client=client)
-
-    assert not accepted

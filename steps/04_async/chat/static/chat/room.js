@@ -29,11 +29,7 @@ socket.addEventListener("close", () => {
 
 socket.addEventListener("message", (event) => {
     const data = JSON.parse(event.data);
-    if (data.error) {
-        addToLog(data.error, "error");
-    } else {
-        addToLog(data.message, "message");
-    }
+    addToLog(data.error ?? data.message, data.error ? "error" : "message");
 });
 
 form.addEventListener("submit", (event) => {

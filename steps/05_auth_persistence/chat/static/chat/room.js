@@ -5,13 +5,9 @@ const input = document.getElementById("chat-message-input");
 const status = document.getElementById("connection-status");
 
 const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-// The server closes with this code when the session logs out: reconnecting would be refused.
-const LOGGED_OUT = 4401;
-const FIRST_RETRY_DELAY = 500;
-const LONGEST_RETRY_DELAY = 8000;
+const RECONNECT_DELAY = 1000;
 let socket;
 let lastId = 0;
-let retryDelay = FIRST_RETRY_DELAY;
 
 function showStatus(state, text) {
     status.dataset.state = state;
@@ -27,33 +23,28 @@ function addToLog(text, className) {
 }
 
 function connect() {
+    // After a reconnect, the server sends only what this page has not seen yet.
     socket = new WebSocket(`${scheme}://${window.location.host}/ws/chat/${roomName}/?after=${lastId}`);
 
     socket.addEventListener("open", () => {
-        retryDelay = FIRST_RETRY_DELAY;
         showStatus("open", "Connected");
         input.disabled = false;
     });
 
-    socket.addEventListener("close", (event) => {
+    socket.addEventListener("close", () => {
+        showStatus("closed", "Disconnected: reconnecting…");
         input.disabled = true;
-        if (event.code === LOGGED_OUT) {
-            showStatus("closed", "Logged out: log in again to chat.");
-            return;
-        }
-        showStatus("closed", `Disconnected: reconnecting in ${retryDelay / 1000} s.`);
-        setTimeout(connect, retryDelay);
-        retryDelay = Math.min(retryDelay * 2, LONGEST_RETRY_DELAY);
+        setTimeout(connect, RECONNECT_DELAY);
     });
 
     socket.addEventListener("message", (event) => {
         const data = JSON.parse(event.data);
         if (data.error) {
             addToLog(data.error, "error");
-        } else {
-            lastId = Math.max(lastId, data.id);
-            addToLog(`${data.author}: ${data.message}`, "message");
+            return;
         }
+        lastId = Math.max(lastId, data.id);
+        addToLog(`${data.author}: ${data.message}`, "message");
     });
 }
 
