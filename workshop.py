@@ -428,10 +428,23 @@ def step_changes(old: Path, new: Path) -> dict[str, list[str]]:
 
 
 def expected_diffs() -> dict[Path, str]:
-    return {
-        DIFFS_DIR / f"{new}.diff": step_diff(STEPS_DIR / old, STEPS_DIR / new, f"steps/{old}", f"steps/{new}")
-        for old, new in STEP_PAIRS
-    }
+    """Each step's diff from the one before; step 01's from a new Django project, as steps/00_new_project."""
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
+        starting_points = [("steps/00_new_project", new_project_like_step_01(Path(scratch) / "project"))]
+        starting_points += [(f"steps/{slug}", STEPS_DIR / slug) for slug in STEPS[:-1]]
+        return {
+            DIFFS_DIR / f"{new}.diff": step_diff(start, STEPS_DIR / new, label, f"steps/{new}")
+            for (label, start), new in zip(starting_points, STEPS, strict=True)
+        }
+
+
+def new_project_like_step_01(folder: Path) -> Path:
+    """A new Django project with step 01's secret key, which startproject makes up anew each time."""
+    new_django_project(folder)
+    settings, key = folder / "mysite/settings.py", re.compile(r"^SECRET_KEY = .*$", re.MULTILINE)
+    step_01_key = key.search((STEPS_DIR / STEPS[0] / "mysite/settings.py").read_text(encoding="utf-8"))
+    settings.write_text(key.sub(lambda _: step_01_key[0], settings.read_text(encoding="utf-8")), encoding="utf-8")
+    return folder
 
 
 def steps_table() -> str:

@@ -33,7 +33,7 @@ from helpers import missing
 from workshop import ROOT, STEPS_DIR, WorkshopError, redis_environment
 
 DEPLOY = ROOT / "deploy"
-STEP = STEPS_DIR / "05_auth_persistence"
+STEP = STEPS_DIR / "06_production"
 SITE = DEPLOY / "nginx.conf"
 UNIT = DEPLOY / "daphne@.service"
 ENVIRONMENT = DEPLOY / "environment.example"

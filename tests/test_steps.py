@@ -4,10 +4,20 @@ import subprocess
 
 import pytest
 
-from workshop import PROJECT_FILES, ROOT, STEP_PAIRS, STEPS, STEPS_DIR, step_files
+from workshop import (
+    CONFIG,
+    PROJECT_FILES,
+    ROOT,
+    STEP_PAIRS,
+    STEPS,
+    STEPS_DIR,
+    changed_code_lines,
+    new_project_like_step_01,
+    step_files,
+)
 
 # Files each step carries its own copy of, so that it runs by itself; no step changes them.
-SAME_IN_EVERY_STEP = ["tests/browser.py", "chat/messages.py", "chat/limits.py"]
+SAME_IN_EVERY_STEP = ["tests/browser.py", "tests/pages.py", "chat/messages.py", "chat/room_names.py"]
 STRAY = re.compile(
     r"(^|/)(__pycache__|\.pytest_cache|\.ruff_cache|\.venv|venv|node_modules)/|\.py[cod]$|\.sqlite3|\.DS_Store$|\.log$"
 )
@@ -51,6 +61,17 @@ def test_copies_of_a_shared_file_are_the_same_in_every_step(name):
     assert len(copies) > 1, f"no two steps have {name}"
     first = next(iter(copies))
     assert [slug for slug, text in copies.items() if text != copies[first]] == [], f"{name} differs from {first}'s"
+
+
+def test_each_step_changes_no_more_lines_of_code_than_its_budget(tmp_path):
+    """A step's budget in steps.json counts the lines it adds or removes in the code an attendee types."""
+    starting_points = [new_project_like_step_01(tmp_path / "new project"), *(STEPS_DIR / slug for slug in STEPS[:-1])]
+    changed = {
+        step["slug"]: (changed_code_lines(start, STEPS_DIR / step["slug"]), step["budget"])
+        for start, step in zip(starting_points, CONFIG["steps"], strict=True)
+    }
+
+    assert {slug: lines for slug, lines in changed.items() if lines[0] > lines[1]} == {}, "(changed, budget) per step"
 
 
 def test_no_stray_files_in_steps():

@@ -1,0 +1,211 @@
+"""Fixtures for the tests that use the chat in a real browser: headless Chromium against the step served by daphne.
+
+Every step has this same file. The server is the step's own `manage.py runserver`, in a process of its own, with the
+step's settings except for the database, a new file for each test session, never the db.sqlite3 you develop with,
+and the password hasher, a fast one.
+Environment variables the settings read (REDIS_URL, DJANGO_DEBUG, ...) reach it unchanged.
+
+Set UPDATE_SCREENSHOTS=1 to have the `screenshot` fixture rewrite docs/img/<step>.png.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import async_playwright
+
+STEP = Path(__file__).resolve().parents[1]
+SCREENSHOTS = STEP.parents[1] / "docs" / "img"
+# Debian's Chromium; where there is none, the one `python -m playwright install chromium` downloads.
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+# Headless on a machine without a display, a GPU or a way out: nothing to set up, update or sync.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+NO_BROWSER = (
+    "no browser for the browser tests: install Chromium: sudo apt-get install chromium, "
+    "or python -m playwright install chromium"
+)
+VIEWPORT = {"width": 800, "height": 600}
+SERVER_START_SECONDS = 30
+SETTINGS = """\
+from mysite.settings import *  # noqa: F403
+
+DATABASES = {{"default": {{**DATABASES["default"], "NAME": {database!r}}}}}  # noqa: F405
+# Every login checks a password: the default hasher takes a third of a second for each on purpose.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+"""
+
+
+class Site:
+    """The step's settings with a database of their own, for manage.py commands and servers."""
+
+    def __init__(self, folder):
+        (folder / "browser_test_settings.py").write_text(SETTINGS.format(database=str(folder / "db.sqlite3")))
+        self.folder = folder
+        python_path = [str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "browser_test_settings",
+            "PYTHONPATH": os.pathsep.join(python_path),
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def manage(self, *args):
+        """Run a manage.py command on this site, e.g. site.manage("migrate"); fail the test if it fails."""
+        command = [sys.executable, "manage.py", *args]
+        result = subprocess.run(command, cwd=STEP, env=self.env, capture_output=True, text=True)
+        if result.returncode:
+            pytest.fail(f"`manage.py {' '.join(args)}` failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def serve(self):
+        return Server(self)
+
+
+class Server:
+    """`manage.py runserver` (daphne, with the static files) on a free port, until stop(); start() starts it again."""
+
+    def __init__(self, site):
+        self.site = site
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = site.folder / f"server-{self.port}.log"
+        self.start()
+
+    def start(self):
+        # --insecure serves the static files even with DJANGO_DEBUG=false.
+        command = [sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{self.port}"]
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(command, cwd=STEP, env=self.site.env, stdout=log, stderr=subprocess.STDOUT)
+        self.wait_until_listening()
+
+    def wait_until_listening(self):
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not accepts_connections(self.port):
+            try:
+                code = self.process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() < deadline:
+                    continue
+                self.stop()
+                problem = f"did not listen within {SERVER_START_SECONDS} s"
+            else:
+                problem = f"stopped with exit code {code} before listening"
+            pytest.fail(f"the server for {self.url} {problem}:\n{self.output()}")
+
+    def output(self):
+        return self.log.read_text(errors="replace")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def accepts_connections(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    site = Site(tmp_path_factory.mktemp("site"))
+    site.manage("migrate", "--noinput")
+    return site
+
+
+@pytest.fixture(scope="session")
+def server(site):
+    """The server every browser test of the session shares."""
+    server = site.serve()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_server(site):
+    """A server for one test alone, which it may stop."""
+    server = site.serve()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def room_name():
+    """A room no other test uses (nor a server you run meanwhile), so their messages never show up in it."""
+    return f"room-{uuid.uuid4().hex[:8]}"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser():
+    async with async_playwright() as playwright:
+        executable = DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else Path(playwright.chromium.executable_path)
+        if not executable.exists():
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(NO_BROWSER)
+            pytest.skip(NO_BROWSER)
+        browser = await playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        await browser.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_page(browser):
+    """Opens pages, each in a context of its own (like another person's browser); fails on JavaScript errors."""
+    contexts, errors = [], []
+
+    async def open_page():
+        context = await browser.new_context(viewport=VIEWPORT)
+        contexts.append(context)
+        page = await context.new_page()
+        page.on("pageerror", lambda error: errors.append(error))
+        return page
+
+    yield open_page
+    for context in contexts:
+        await context.close()
+    assert errors == [], f"the page raised JavaScript errors: {errors}"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(new_page):
+    return await new_page()
+
+
+@pytest.fixture
+def screenshot():
+    """Saves a page as docs/img/<step>.png when UPDATE_SCREENSHOTS=1, and does nothing otherwise."""
+
+    async def save(page):
+        if os.environ.get("UPDATE_SCREENSHOTS") != "1":
+            return
+        if not SCREENSHOTS.is_dir():
+            pytest.fail(f"no folder {SCREENSHOTS} for the screenshots: is this step inside the workshop's steps/?")
+        await page.screenshot(path=SCREENSHOTS / f"{STEP.name}.png", full_page=True, animations="disabled")
+
+    return save

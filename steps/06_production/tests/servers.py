@@ -1,0 +1,140 @@
+"""Real servers in child processes: daphne serving this step, and a private redis-server."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+
+from browser import accepts_connections, free_port
+
+STEP = Path(__file__).resolve().parent.parent
+
+
+def wait_until_listening(port, process, log, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{process.args[0]} exited at start:\n{log.read_text(errors='replace')}")
+        if accepts_connections(port):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"nothing listened on port {port} within {seconds} seconds:\n{log.read_text(errors='replace')}")
+
+
+@contextmanager
+def child_process(command, port, log, env=None):
+    with open(log, "ab") as output:
+        process = subprocess.Popen(command, cwd=STEP, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until_listening(port, process, log)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def daphne(tmp_path, redis_url, site, settings_module=None, options=()):
+    """Serve this step with daphne on a free port, with the database of `site` and extra command-line options.
+
+    Yields the ws:// base URL.
+    """
+    port = free_port()
+    env = {
+        **site.env,
+        "REDIS_URL": redis_url,
+        "DJANGO_SETTINGS_MODULE": settings_module or site.env["DJANGO_SETTINGS_MODULE"],
+        "PYTHONPATH": os.pathsep.join([str(STEP), site.env["PYTHONPATH"], str(tmp_path)]),
+    }
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *options, "mysite.asgi:application"]
+    with child_process(command, port, tmp_path / f"daphne-{port}.log", env):
+        yield f"ws://127.0.0.1:{port}"
+
+
+LOG_IN = """
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+client = Client()
+client.force_login(get_user_model().objects.get_or_create(username={username!r})[0])
+print(client.cookies.output(attrs=[], header="", sep=";").strip())
+"""
+
+
+def session_cookie(site, username):
+    """The cookie header of a new session of `username` (created if need be) in the database of `site`."""
+    return site.manage("shell", "-v", "0", "-c", LOG_IN.format(username=username)).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def site_cookie(site):
+    """A session cookie for the servers in child processes, which use the database of `site`.
+
+    Its user is not a demo user: the browser tests set the demo users' passwords, which ends their sessions.
+    """
+    return session_cookie(site, "carol")
+
+
+def room_subscriptions(redis_url, room_name):
+    """How many processes listen to the room: each subscribes once to its group channel in Redis."""
+    channel = f"asgi__group__chat_{room_name}"
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        return dict(client.pubsub_numsub(channel))[channel]
+
+
+async def eventually(condition, seconds=5):
+    """Waits until condition() is true, checking every 50 ms; fails after seconds."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"still false after {seconds} seconds"
+        await asyncio.sleep(0.05)
+
+
+def redis_server_binary():
+    binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
+    if not binary:
+        message = (
+            "redis-server is not installed: run `python workshop.py test` from the repository root, or install Redis."
+        )
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return binary
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, which it may stop and start again on the same port."""
+
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.command = [redis_server_binary(), "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
+        self.log = tmp_path / f"redis-{self.port}.log"
+        self.running = None
+
+    def start(self):
+        self.running = child_process(self.command, self.port, self.log)
+        self.running.__enter__()
+
+    def stop(self):
+        self.running.__exit__(None, None, None)
+        self.running = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.running:
+            self.stop()

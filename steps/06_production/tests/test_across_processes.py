@@ -1,0 +1,83 @@
+import asyncio
+import json
+from contextlib import ExitStack
+
+import pytest
+from django.conf import settings
+from websockets.asyncio.client import connect
+
+from servers import daphne, eventually, room_subscriptions
+
+IN_MEMORY_SETTINGS = """
+from browser_test_settings import *  # noqa: F403
+
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+"""
+
+
+def two_servers(tmp_path, site, settings_module=None):
+    stack = ExitStack()
+    urls = [stack.enter_context(daphne(tmp_path, settings.REDIS_URL, site, settings_module)) for _ in range(2)]
+    return stack, urls
+
+
+def websocket(base_url, room_name, cookie, query=""):
+    origin = base_url.replace("ws://", "http://")
+    return connect(
+        f"{base_url}/ws/chat/{room_name}/?{query}",
+        origin=origin,
+        additional_headers={"Cookie": cookie},
+        open_timeout=5,
+    )
+
+
+async def numbers_of(socket, count):
+    return [json.loads(await asyncio.wait_for(socket.recv(), 5))["number"] for _ in range(count)]
+
+
+async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(tmp_path, room_name, site, site_cookie):
+    stack, (first, second) = two_servers(tmp_path, site)
+    with stack:
+        async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
+            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
+            await alice.send(json.dumps({"message": "across processes"}))
+
+            assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "across processes"
+            assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "across processes"
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+
+
+async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name, site, site_cookie):
+    (tmp_path / "in_memory_settings.py").write_text(IN_MEMORY_SETTINGS)
+    stack, (first, second) = two_servers(tmp_path, site, "in_memory_settings")
+    with stack:
+        async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
+            # Bob's echo comes after his history, which would hold a message saved before it was read.
+            await bob.send(json.dumps({"message": "bob is here"}))
+            assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "bob is here"
+            await alice.send(json.dumps({"message": "stays in one process"}))
+
+            assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "stays in one process"
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(bob.recv(), 1)
+
+
+async def test_messages_saved_by_two_processes_at_once_are_numbered_without_gaps_and_caught_up_exactly(
+    tmp_path, room_name, site, site_cookie
+):
+    sent_by_each = 15
+    stack, (first, second) = two_servers(tmp_path, site)
+    with stack:
+        async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
+            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
+
+            async def send_all(socket, name):
+                for number in range(sent_by_each):
+                    await socket.send(json.dumps({"message": f"{name} {number}"}))
+
+            await asyncio.gather(send_all(alice, "alice"), send_all(bob, "bob"))
+            arrived = await numbers_of(alice, 2 * sent_by_each)
+            assert sorted(arrived) == list(range(1, 2 * sent_by_each + 1))
+
+        async with websocket(second, room_name, site_cookie, query="after=7") as late:
+            assert await numbers_of(late, 2 * sent_by_each - 7) == list(range(8, 2 * sent_by_each + 1))

@@ -1,0 +1,295 @@
+import asyncio
+import json
+import re
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import expect
+
+from chat.management.commands.create_demo_users import DEMO_USERS
+
+# The browser is shared by the whole session, so the tests run in the session's event loop.
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+# Long enough for a restarted server to come back and the page's next attempt to reconnect.
+RECONNECT_MILLISECONDS = 20_000
+
+
+@pytest.fixture(scope="session")
+def demo_users(site):
+    site.manage("create_demo_users")
+
+
+async def log_in(page, server, username):
+    await page.goto(f"{server.url}/accounts/login/")
+    await page.locator("#id_username").fill(username)
+    await page.locator("#id_password").fill(DEMO_USERS[username])
+    await page.locator("#login-submit").click()
+    await expect(page.locator("#username")).to_have_text(username)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def page(new_page, server, demo_users):
+    """A page logged in as alice."""
+    page = await new_page()
+    await log_in(page, server, "alice")
+    return page
+
+
+async def open_index(page, server):
+    await page.goto(f"{server.url}/chat/")
+    # Keys typed before the autofocus lands would go nowhere.
+    await expect(page.locator("#room-name-input")).to_be_focused()
+
+
+async def open_room(page, server, room_name):
+    await page.goto(f"{server.url}/chat/{room_name}/")
+    await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+    await expect(page.locator("#chat-message-input")).to_be_focused()
+
+
+async def send(page, text):
+    await page.keyboard.type(text)
+    await page.keyboard.press("Enter")
+
+
+async def test_index_puts_the_cursor_in_the_room_name_input(server, page):
+    await page.goto(f"{server.url}/chat/")
+
+    await expect(page.locator("#room-name-input")).to_be_focused()
+
+
+async def test_typing_a_room_name_and_enter_opens_the_room(server, page):
+    await open_index(page, server)
+
+    await page.keyboard.type("lobby")
+    await page.keyboard.press("Enter")
+
+    await expect(page).to_have_url(f"{server.url}/chat/lobby/")
+    await expect(page.locator("#room-name-heading")).to_have_text("lobby")
+
+
+@pytest.mark.parametrize("room_name", ["two words", "café"])
+async def test_the_browser_refuses_a_forbidden_room_name_before_sending_it(server, page, room_name):
+    await open_index(page, server)
+
+    await page.keyboard.type(room_name)
+    await page.keyboard.press("Enter")
+
+    await expect(page.locator("#room-name-input:invalid")).to_be_visible()
+    await expect(page).to_have_url(f"{server.url}/chat/")
+
+
+async def test_the_room_form_works_with_javascript_turned_off(server, browser, demo_users):
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    try:
+        await log_in(page, server, "alice")
+        await open_index(page, server)
+        await page.keyboard.type("lobby")
+        await page.keyboard.press("Enter")
+
+        await expect(page.locator("#room-name-heading")).to_have_text("lobby")
+    finally:
+        await context.close()
+
+
+async def test_a_visitor_logs_in_first_and_then_gets_the_room_asked_for(server, new_page, demo_users, room_name):
+    visitor = await new_page()
+
+    await visitor.goto(f"{server.url}/chat/{room_name}/")
+    await expect(visitor).to_have_url(f"{server.url}/accounts/login/?next=/chat/{room_name}/")
+    await visitor.locator("#id_username").fill("bob")
+    await visitor.locator("#id_password").fill(DEMO_USERS["bob"])
+    await visitor.keyboard.press("Enter")
+
+    await expect(visitor).to_have_url(f"{server.url}/chat/{room_name}/")
+    await expect(visitor.locator("#connection-status")).to_have_attribute("data-state", "open")
+
+
+async def test_message_sent_with_enter_appears_in_the_senders_log(server, page, room_name):
+    await open_room(page, server, room_name)
+
+    await send(page, "hello")
+
+    await expect(page.locator("#chat-log li")).to_have_text(["alice: hello"])
+
+
+async def test_input_is_emptied_once_the_message_is_sent(server, page, room_name):
+    await open_room(page, server, room_name)
+
+    await send(page, "hello")
+
+    await expect(page.locator("#chat-message-input")).to_have_value("")
+    await expect(page.locator("#chat-message-input")).to_be_focused()
+
+
+async def test_messages_appear_in_the_order_they_were_sent(server, page, room_name):
+    await open_room(page, server, room_name)
+
+    await send(page, "first")
+    await send(page, "second")
+
+    await expect(page.locator("#chat-log li")).to_have_text(["alice: first", "alice: second"])
+
+
+async def test_markup_in_a_message_shows_as_text(server, page, room_name):
+    await open_room(page, server, room_name)
+
+    await send(page, "<b>bold</b>")
+
+    await expect(page.locator("#chat-log li")).to_have_text(["alice: <b>bold</b>"])
+    await expect(page.locator("#chat-log b")).to_have_count(0)
+
+
+async def test_a_script_in_a_message_runs_nothing_for_the_reader(server, page, new_page, room_name):
+    payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    reader = await new_page()
+    dialogs = []
+    reader.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    await log_in(reader, server, "bob")
+    await open_room(reader, server, room_name)
+    await open_room(page, server, room_name)
+
+    await send(page, payload)
+    await expect(reader.locator("#chat-log li")).to_have_text([f"alice: {payload}"])
+    await reader.reload()
+
+    await expect(reader.locator("#chat-log li")).to_have_text([f"alice: {payload}"])
+    await expect(reader.locator("#chat-log img, #chat-log script")).to_have_count(0)
+    assert dialogs == []
+
+
+async def test_entering_a_room_shows_what_was_said_before(server, page, new_page, room_name):
+    await open_room(page, server, room_name)
+    await send(page, "anyone?")
+    await send(page, "hello?")
+    await expect(page.locator("#chat-log li")).to_have_count(2)
+    latecomer = await new_page()
+    await log_in(latecomer, server, "bob")
+
+    await open_room(latecomer, server, room_name)
+
+    await expect(latecomer.locator("#chat-log li")).to_have_text(["alice: anyone?", "alice: hello?"])
+
+
+async def test_the_logout_button_logs_out_and_closes_the_other_tabs_sockets(server, page, room_name):
+    other_tab = await page.context.new_page()
+    await open_room(other_tab, server, room_name)
+    await open_room(page, server, room_name)
+
+    await page.locator("#logout-submit").click()
+
+    await expect(page).to_have_url(f"{server.url}/accounts/login/")
+    await expect(other_tab.locator("#connection-status")).to_have_text("Logged out: log in again to chat.")
+    await expect(other_tab.locator("#chat-message-input")).to_be_disabled()
+
+
+def frame(number):
+    return json.dumps({"id": number, "number": number, "author": "bob", "message": f"message {number}", "created": ""})
+
+
+async def test_a_page_reconnects_after_the_last_message_it_has_all_those_before(server, page, room_name):
+    """Two processes can deliver a room's messages out of order: here 3 arrives, 2 is still on its way."""
+    connections = []
+
+    async def server_that_drops_the_line(socket):
+        connections.append(socket.url)
+        if len(connections) == 1:
+            for number in (1, 3):
+                socket.send(frame(number))
+            await socket.close(code=1011)
+        else:
+            for number in (2, 3, 4):
+                socket.send(frame(number))
+
+    await page.route_web_socket(re.compile(r"/ws/chat/"), server_that_drops_the_line)
+    await page.goto(f"{server.url}/chat/{room_name}/")
+
+    shown = [f"bob: message {number}" for number in (1, 3, 2, 4)]
+    await expect(page.locator("#chat-log li")).to_have_text(shown)
+    assert [url.partition("?")[2] for url in connections] == ["after=0", "after=1"]
+
+
+async def test_a_page_stops_waiting_for_messages_older_than_the_history_it_gets(server, page, room_name):
+    connections = []
+    reconnected = asyncio.Event()
+
+    async def server_with_a_long_history(socket):
+        connections.append(socket.url)
+        if len(connections) > 1:
+            reconnected.set()
+            return
+        socket.send(json.dumps({"history_after": 40}))
+        for number in (41, 43):
+            socket.send(frame(number))
+        await socket.close(code=1011)
+
+    await page.route_web_socket(re.compile(r"/ws/chat/"), server_with_a_long_history)
+    await page.goto(f"{server.url}/chat/{room_name}/")
+
+    await expect(page.locator("#chat-log li")).to_have_text(["bob: message 41", "bob: message 43"])
+    await asyncio.wait_for(reconnected.wait(), 5)
+    assert connections[1].partition("?")[2] == "after=41"
+
+
+async def test_page_shows_when_the_connection_is_lost(own_server, page, room_name):
+    await open_room(page, own_server, room_name)
+
+    own_server.stop()
+
+    await expect(page.locator("#connection-status")).to_have_attribute("data-state", "closed")
+    await expect(page.locator("#chat-message-input")).to_be_disabled()
+
+
+async def test_page_reconnects_after_a_restart_and_misses_nothing(own_server, page, new_page, room_name):
+    bob = await new_page()
+    await log_in(bob, own_server, "bob")
+    await open_room(page, own_server, room_name)
+    await open_room(bob, own_server, room_name)
+    await send(page, "before the restart")
+    await expect(page.locator("#chat-log li")).to_have_text(["alice: before the restart"])
+
+    own_server.stop()
+    await expect(page.locator("#connection-status")).to_have_attribute("data-state", "closed")
+    own_server.start()
+    await expect(bob.locator("#connection-status")).to_have_attribute(
+        "data-state", "open", timeout=RECONNECT_MILLISECONDS
+    )
+    await bob.locator("#chat-message-input").focus()
+    await send(bob, "after the restart")
+
+    conversation = ["alice: before the restart", "bob: after the restart"]
+    await expect(page.locator("#chat-log li")).to_have_text(conversation, timeout=RECONNECT_MILLISECONDS)
+    await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+    await expect(bob.locator("#chat-log li")).to_have_text(conversation)
+
+
+async def test_two_users_in_a_room_both_see_what_either_sends(server, new_page, demo_users, screenshot):
+    alice, bob = await new_page(), await new_page()
+    await log_in(alice, server, "alice")
+    await log_in(bob, server, "bob")
+    await open_room(alice, server, "lobby")
+    await open_room(bob, server, "lobby")
+
+    await send(alice, "Hello, is anyone here?")
+    await expect(bob.locator("#chat-log li")).to_have_text(["alice: Hello, is anyone here?"])
+    await send(bob, "Yes, I see you!")
+
+    conversation = ["alice: Hello, is anyone here?", "bob: Yes, I see you!"]
+    await expect(alice.locator("#chat-log li")).to_have_text(conversation)
+    await expect(bob.locator("#chat-log li")).to_have_text(conversation)
+    await screenshot(alice)
+
+
+async def test_a_page_in_another_room_sees_nothing(server, page, new_page, room_name):
+    elsewhere = await new_page()
+    await log_in(elsewhere, server, "bob")
+    await open_room(page, server, room_name)
+    await open_room(elsewhere, server, f"{room_name}-next-door")
+
+    await send(page, "only in this room")
+    await expect(page.locator("#chat-log li")).to_have_text(["alice: only in this room"])
+    # A message leaked earlier would reach the other room before its own message comes back.
+    await send(elsewhere, "next door")
+
+    await expect(elsewhere.locator("#chat-log li")).to_have_text(["bob: next door"])

@@ -1,0 +1,72 @@
+"""An attendee can type each step from its chapter alone: every line of code the step adds is shown in it."""
+
+import re
+
+import pytest
+
+from test_docs import COMMAND_LANGUAGES, fenced_blocks, prose
+from workshop import DIFFS_DIR, INCLUDE, NOT_CODE, ROOT, STEPS, included_code, is_test_file
+
+DOCS = ROOT / "docs"
+# A chapter may have the attendee copy a whole file instead, e.g. `cp ../steps/01_http/chat/static/chat/style.css
+# chat/static/chat/style.css` (Windows: `copy`); the step's folder name and the path inside it are what count.
+COPY = re.compile(r"^\s*(?:cp|copy)\s+\S*steps[/\\](?P<slug>\w+)[/\\](?P<path>\S+)\s+\S+\s*$")
+
+
+def added_code(slug: str) -> list[tuple[str, str]]:
+    """(path, line) for each line of code the step's diff adds: no tests, migrations, blank or comment lines."""
+    added, path = [], None
+    for line in (DIFFS_DIR / f"{slug}.diff").read_text(encoding="utf-8").splitlines():
+        if line.startswith("+++ "):
+            path = line[4:].split("/", 2)[-1]
+        elif line.startswith("--- ") or not line.startswith("+") or NOT_CODE.match(line[1:]):
+            continue
+        elif not is_test_file(path) and "/migrations/" not in f"/{path}":
+            added.append((path, line[1:].strip()))
+    return added
+
+
+def shown_code(chapter: str) -> tuple[set[str], set[str]]:
+    """The lines the chapter's included code shows, and the paths it has the attendee copy whole."""
+    lines = set()
+    for match in INCLUDE.finditer(prose(chapter)):
+        text = included_code(match["source"], match["part"], "a chapter")
+        is_diff = match["source"].endswith(".diff")
+        for line in text.splitlines():
+            if is_diff and line[:1] in "+ " and not line.startswith("+++ "):
+                lines.add(line[1:].strip())
+            elif not is_diff:
+                lines.add(line.strip())
+    copied = {
+        found["path"].replace("\\", "/")
+        for block in fenced_blocks(chapter)
+        if block.language in COMMAND_LANGUAGES
+        for line in block.lines
+        if (found := COPY.match(line))
+    }
+    return lines, copied
+
+
+@pytest.mark.parametrize("slug", STEPS)
+def test_every_line_a_step_adds_is_shown_in_its_chapter(slug):
+    lines, copied = shown_code((DOCS / f"{slug}.md").read_text(encoding="utf-8"))
+
+    missing: dict[str, list[str]] = {}
+    for path, line in added_code(slug):
+        if line not in lines and path not in copied:
+            missing.setdefault(path, []).append(line)
+
+    assert missing == {}, f"docs/{slug}.md does not show these lines its step adds (include the file or its diff)"
+
+
+def test_a_line_left_out_of_a_chapter_is_found():
+    lines, copied = shown_code("<!-- include: steps/01_http/chat/urls.py -->\n```python\n```\n")
+
+    assert "from . import views" in lines and "def index(request):" not in lines
+    assert copied == set()
+
+
+def test_a_file_copied_whole_counts_as_shown():
+    chapter = "```sh\ncp ../steps/01_http/chat/static/chat/style.css chat/static/chat/style.css\n```\n"
+
+    assert shown_code(chapter) == (set(), {"chat/static/chat/style.css"})
