@@ -3,14 +3,24 @@
 import re
 
 import pytest
-
 from test_docs import COMMAND_LANGUAGES, fenced_blocks, prose
-from workshop import DIFFS_DIR, INCLUDE, NOT_CODE, ROOT, STEPS, included_code, is_test_file
+
+from workshop import DIFFS_DIR, INCLUDE, NOT_CODE, ROOT, STEPS, STEPS_DIR, included_code, is_test_file, step_files
 
 DOCS = ROOT / "docs"
 # A chapter may have the attendee copy a whole file instead, e.g. `cp ../steps/01_http/chat/static/chat/style.css
 # chat/static/chat/style.css` (Windows: `copy`); the step's folder name and the path inside it are what count.
 COPY = re.compile(r"^\s*(?:cp|copy)\s+\S*steps[/\\](?P<slug>\w+)[/\\](?P<path>\S+)\s+\S+\s*$")
+
+
+# How the steps' tests find an element: element(html, "chat-log"), locator("#chat-log li"), by_id["chat-log"].
+ELEMENT_ID = re.compile(r'element\(\w+, "([\w-]+)"\)|"#([\w-]+)|by_id\[?"([\w-]+)"|"([\w-]+)" (?:not )?in Page\(')
+
+
+def ids_the_tests_need(slug: str) -> set[str]:
+    step = STEPS_DIR / slug
+    texts = [(step / path).read_text(encoding="utf-8") for path in step_files(step) if path.startswith("tests/test_")]
+    return {next(filter(None, found)) for text in texts for found in ELEMENT_ID.findall(text)}
 
 
 def added_code(slug: str) -> list[tuple[str, str]]:
@@ -57,6 +67,21 @@ def test_every_line_a_step_adds_is_shown_in_its_chapter(slug):
             missing.setdefault(path, []).append(line)
 
     assert missing == {}, f"docs/{slug}.md does not show these lines its step adds (include the file or its diff)"
+
+
+@pytest.mark.parametrize("slug", STEPS)
+def test_every_element_id_a_steps_tests_need_is_named_in_its_chapter_or_before(slug):
+    chapters = "".join(
+        (DOCS / f"{earlier}.md").read_text(encoding="utf-8") for earlier in STEPS[: STEPS.index(slug) + 1]
+    )
+
+    assert sorted(name for name in ids_the_tests_need(slug) if name not in chapters) == []
+
+
+def test_the_ids_of_the_first_step_are_found_in_its_tests():
+    assert {"room-name-input", "room-name-submit", "room-form", "room-name-error", "room-name-heading"} <= (
+        ids_the_tests_need(STEPS[0])
+    )
 
 
 def test_a_line_left_out_of_a_chapter_is_found():
