@@ -520,6 +520,8 @@ def settings_module(target: str, scratch: Path) -> str:
         f"DATABASES = {{'default': {{**DATABASES['default'], 'NAME': {str(scratch / f'{target}.sqlite3')!r}}}}}",
         "# Measured as a server runs it: without the debug pages' bookkeeping of every query.",
         "DEBUG = False",
+        "# Without DEBUG, Django and the socket origin check accept only the hosts named here.",
+        f"ALLOWED_HOSTS = [{HOST!r}]",
         "# The benchmark's users get random passwords that nobody types: a fast hasher makes hundreds of them quickly.",
         "PASSWORD_HASHERS = ['django.contrib.auth.hashers.MD5PasswordHasher']",
     ]

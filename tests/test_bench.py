@@ -106,7 +106,7 @@ def test_a_flood_is_5000_messages_unless_told_otherwise():
 def test_a_flood_is_reported_apart_from_the_load(tmp_path):
     output, [result] = run_bench(
         tmp_path,
-        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("06", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
         *("--flood", "200"),
     )
 

@@ -1,12 +1,15 @@
 import pytest
 from playwright.async_api import expect
 
+from browser import assert_on_page
+
 # The browser is shared by the whole session, so the tests run in the session's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def open_index(page, server):
     await page.goto(f"{server.url}/chat/")
+    await assert_on_page(page, "#room-name-input")
     # Keys typed before the autofocus lands would go nowhere.
     await expect(page.locator("#room-name-input")).to_be_focused()
 
@@ -14,6 +17,7 @@ async def open_index(page, server):
 async def test_index_puts_the_cursor_in_the_room_name_input(server, page):
     await page.goto(f"{server.url}/chat/")
 
+    await assert_on_page(page, "#room-name-input")
     await expect(page.locator("#room-name-input")).to_be_focused()
 
 

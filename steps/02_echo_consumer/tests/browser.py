@@ -176,11 +176,14 @@ async def browser():
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def new_page(browser):
-    """Opens pages, each in a context of its own (like another person's browser); fails on JavaScript errors."""
+    """Opens pages, each in a context of its own (like another person's browser); fails on JavaScript errors.
+
+    Options go to the new context, e.g. new_page(storage_state=...) for a browser that is already logged in.
+    """
     contexts, errors = [], []
 
-    async def open_page():
-        context = await browser.new_context(viewport=VIEWPORT)
+    async def open_page(**options):
+        context = await browser.new_context(viewport=VIEWPORT, **options)
         contexts.append(context)
         page = await context.new_page()
         page.on("pageerror", lambda error: errors.append(error))
@@ -195,6 +198,15 @@ async def new_page(browser):
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(new_page):
     return await new_page()
+
+
+async def assert_on_page(page, *selectors):
+    """Fails at once, naming them, when elements the page's HTML should hold are not there at all.
+
+    Waiting for such an element to show up, or to get focus, would only fail after the whole timeout.
+    """
+    missing = [selector for selector in selectors if not await page.locator(selector).count()]
+    assert missing == [], f"{page.url} has no element {', '.join(missing)}"
 
 
 @pytest.fixture

@@ -1,18 +1,22 @@
 import pytest
 from playwright.async_api import expect
 
+from browser import assert_on_page
+
 # The browser is shared by the whole session, so the tests run in the session's event loop.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def open_index(page, server):
     await page.goto(f"{server.url}/chat/")
+    await assert_on_page(page, "#room-name-input")
     # Keys typed before the autofocus lands would go nowhere.
     await expect(page.locator("#room-name-input")).to_be_focused()
 
 
 async def open_room(page, server, room_name):
     await page.goto(f"{server.url}/chat/{room_name}/")
+    await assert_on_page(page, "#connection-status", "#chat-message-input")
     await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
     await expect(page.locator("#chat-message-input")).to_be_focused()
 
@@ -25,6 +29,7 @@ async def send(page, text):
 async def test_index_puts_the_cursor_in_the_room_name_input(server, page):
     await page.goto(f"{server.url}/chat/")
 
+    await assert_on_page(page, "#room-name-input")
     await expect(page.locator("#room-name-input")).to_be_focused()
 
 

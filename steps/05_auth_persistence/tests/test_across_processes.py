@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
 
-from servers import daphne, eventually, room_subscriptions
+from servers import daphnes, eventually, room_subscriptions
 
 IN_MEMORY_SETTINGS = """
 from browser_test_settings import *  # noqa: F403
@@ -17,7 +17,7 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 
 def two_servers(tmp_path, site, settings_module=None):
     stack = ExitStack()
-    urls = [stack.enter_context(daphne(tmp_path, settings.REDIS_URL, site, settings_module)) for _ in range(2)]
+    urls = stack.enter_context(daphnes(2, tmp_path, settings.REDIS_URL, site, settings_module))
     return stack, urls
 
 

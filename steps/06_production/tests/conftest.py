@@ -29,6 +29,12 @@ def redis_is_running():
         pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Django's default hasher takes a third of a second for every password on purpose; no test needs that."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def client(client, db, django_user_model):
     """Django's test client, logged in as alice: every page but the login page needs a user."""

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,11 +29,13 @@ def wait_until_listening(port, process, log, seconds=20):
 
 
 @contextmanager
-def child_process(command, port, log, env=None):
+def child_process(command, port, log, env=None, wait=True):
+    """Runs command until the block ends; with wait, the block starts once the process listens on port."""
     with open(log, "ab") as output:
         process = subprocess.Popen(command, cwd=STEP, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        wait_until_listening(port, process, log)
+        if wait:
+            wait_until_listening(port, process, log)
         yield process
     finally:
         process.terminate()
@@ -50,16 +52,40 @@ def daphne(tmp_path, redis_url, site, settings_module=None, options=()):
 
     Yields the ws:// base URL.
     """
-    port = free_port()
+    with daphnes(1, tmp_path, redis_url, site, settings_module, options) as [url]:
+        yield url
+
+
+@contextmanager
+def daphnes(count, tmp_path, redis_url, site, settings_module=None, options=()):
+    """Serve this step with `count` daphne processes started together, sharing Redis and the database of `site`.
+
+    Yields their ws:// base URLs.
+    """
     env = {
         **site.env,
         "REDIS_URL": redis_url,
         "DJANGO_SETTINGS_MODULE": settings_module or site.env["DJANGO_SETTINGS_MODULE"],
         "PYTHONPATH": os.pathsep.join([str(STEP), site.env["PYTHONPATH"], str(tmp_path)]),
     }
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *options, "mysite.asgi:application"]
-    with child_process(command, port, tmp_path / f"daphne-{port}.log", env):
-        yield f"ws://127.0.0.1:{port}"
+    with start_daphnes(count, tmp_path, env, options) as urls:
+        yield urls
+
+
+@contextmanager
+def start_daphnes(count, tmp_path, env, options):
+    """Starts them all, then waits for each: loading the project takes a daphne about a second."""
+    ports = [free_port() for _ in range(count)]
+    with ExitStack() as stack:
+        started = []
+        for port in ports:
+            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *options]
+            log = tmp_path / f"daphne-{port}.log"
+            process = stack.enter_context(child_process([*command, "mysite.asgi:application"], port, log, env, False))
+            started.append((port, process, log))
+        for port, process, log in started:
+            wait_until_listening(port, process, log)
+        yield [f"ws://127.0.0.1:{port}" for port in ports]
 
 
 LOG_IN = """

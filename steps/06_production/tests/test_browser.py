@@ -6,6 +6,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import expect
 
+from browser import assert_on_page
 from chat.management.commands.create_demo_users import DEMO_USERS
 
 # The browser is shared by the whole session, so the tests run in the session's event loop.
@@ -27,22 +28,34 @@ async def log_in(page, server, username):
     await expect(page.locator("#username")).to_have_text(username)
 
 
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def logged_in_as(browser, server, demo_users):
+    """The cookies of a browser that logged in once as each demo user, to start other browsers from."""
+    states = {}
+    for username in DEMO_USERS:
+        context = await browser.new_context()
+        await log_in(await context.new_page(), server, username)
+        states[username] = await context.storage_state()
+        await context.close()
+    return states
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def page(new_page, server, demo_users):
+async def page(new_page, logged_in_as):
     """A page logged in as alice."""
-    page = await new_page()
-    await log_in(page, server, "alice")
-    return page
+    return await new_page(storage_state=logged_in_as["alice"])
 
 
 async def open_index(page, server):
     await page.goto(f"{server.url}/chat/")
+    await assert_on_page(page, "#room-name-input")
     # Keys typed before the autofocus lands would go nowhere.
     await expect(page.locator("#room-name-input")).to_be_focused()
 
 
 async def open_room(page, server, room_name):
     await page.goto(f"{server.url}/chat/{room_name}/")
+    await assert_on_page(page, "#connection-status", "#chat-message-input")
     await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
     await expect(page.locator("#chat-message-input")).to_be_focused()
 
@@ -55,6 +68,7 @@ async def send(page, text):
 async def test_index_puts_the_cursor_in_the_room_name_input(server, page):
     await page.goto(f"{server.url}/chat/")
 
+    await assert_on_page(page, "#room-name-input")
     await expect(page.locator("#room-name-input")).to_be_focused()
 
 
@@ -141,12 +155,11 @@ async def test_markup_in_a_message_shows_as_text(server, page, room_name):
     await expect(page.locator("#chat-log b")).to_have_count(0)
 
 
-async def test_a_script_in_a_message_runs_nothing_for_the_reader(server, page, new_page, room_name):
+async def test_a_script_in_a_message_runs_nothing_for_the_reader(server, page, new_page, room_name, logged_in_as):
     payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
-    reader = await new_page()
+    reader = await new_page(storage_state=logged_in_as["bob"])
     dialogs = []
     reader.on("dialog", lambda dialog: dialogs.append(dialog.message))
-    await log_in(reader, server, "bob")
     await open_room(reader, server, room_name)
     await open_room(page, server, room_name)
 
@@ -159,20 +172,22 @@ async def test_a_script_in_a_message_runs_nothing_for_the_reader(server, page, n
     assert dialogs == []
 
 
-async def test_entering_a_room_shows_what_was_said_before(server, page, new_page, room_name):
+async def test_entering_a_room_shows_what_was_said_before(server, page, new_page, room_name, logged_in_as):
     await open_room(page, server, room_name)
     await send(page, "anyone?")
     await send(page, "hello?")
     await expect(page.locator("#chat-log li")).to_have_count(2)
-    latecomer = await new_page()
-    await log_in(latecomer, server, "bob")
+    latecomer = await new_page(storage_state=logged_in_as["bob"])
 
     await open_room(latecomer, server, room_name)
 
     await expect(latecomer.locator("#chat-log li")).to_have_text(["alice: anyone?", "alice: hello?"])
 
 
-async def test_the_logout_button_logs_out_and_closes_the_other_tabs_sockets(server, page, room_name):
+async def test_the_logout_button_logs_out_and_closes_the_other_tabs_sockets(server, new_page, demo_users, room_name):
+    # A login of its own: logging out ends the session, which the other tests' pages share.
+    page = await new_page()
+    await log_in(page, server, "alice")
     other_tab = await page.context.new_page()
     await open_room(other_tab, server, room_name)
     await open_room(page, server, room_name)
@@ -241,9 +256,8 @@ async def test_page_shows_when_the_connection_is_lost(own_server, page, room_nam
     await expect(page.locator("#chat-message-input")).to_be_disabled()
 
 
-async def test_page_reconnects_after_a_restart_and_misses_nothing(own_server, page, new_page, room_name):
-    bob = await new_page()
-    await log_in(bob, own_server, "bob")
+async def test_page_reconnects_after_a_restart_and_misses_nothing(own_server, page, new_page, room_name, logged_in_as):
+    bob = await new_page(storage_state=logged_in_as["bob"])
     await open_room(page, own_server, room_name)
     await open_room(bob, own_server, room_name)
     await send(page, "before the restart")
@@ -264,10 +278,9 @@ async def test_page_reconnects_after_a_restart_and_misses_nothing(own_server, pa
     await expect(bob.locator("#chat-log li")).to_have_text(conversation)
 
 
-async def test_two_users_in_a_room_both_see_what_either_sends(server, new_page, demo_users, screenshot):
-    alice, bob = await new_page(), await new_page()
-    await log_in(alice, server, "alice")
-    await log_in(bob, server, "bob")
+async def test_two_users_in_a_room_both_see_what_either_sends(server, new_page, screenshot, logged_in_as):
+    alice = await new_page(storage_state=logged_in_as["alice"])
+    bob = await new_page(storage_state=logged_in_as["bob"])
     await open_room(alice, server, "lobby")
     await open_room(bob, server, "lobby")
 
@@ -281,9 +294,8 @@ async def test_two_users_in_a_room_both_see_what_either_sends(server, new_page, 
     await screenshot(alice)
 
 
-async def test_a_page_in_another_room_sees_nothing(server, page, new_page, room_name):
-    elsewhere = await new_page()
-    await log_in(elsewhere, server, "bob")
+async def test_a_page_in_another_room_sees_nothing(server, page, new_page, room_name, logged_in_as):
+    elsewhere = await new_page(storage_state=logged_in_as["bob"])
     await open_room(page, server, room_name)
     await open_room(elsewhere, server, f"{room_name}-next-door")
 
