@@ -47,26 +47,20 @@ def child_process(command, port, log, env=None, wait=True):
 
 
 @contextmanager
-def daphne(tmp_path, redis_url, site, settings_module=None, options=()):
-    """Serve this step with daphne on a free port, with the database of `site` and extra command-line options.
-
-    Yields the ws:// base URL.
-    """
-    with daphnes(1, tmp_path, redis_url, site, settings_module, options) as [url]:
+def daphne(tmp_path, redis_url, settings_module="mysite.settings", options=()):
+    """Serve this step with daphne on a free port, with extra command-line options; yields the ws:// base URL."""
+    with daphnes(1, tmp_path, redis_url, settings_module, options) as [url]:
         yield url
 
 
 @contextmanager
-def daphnes(count, tmp_path, redis_url, site, settings_module=None, options=()):
-    """Serve this step with `count` daphne processes started together, sharing Redis and the database of `site`.
-
-    Yields their ws:// base URLs.
-    """
+def daphnes(count, tmp_path, redis_url, settings_module="mysite.settings", options=()):
+    """Serve this step with `count` daphne processes started together, sharing Redis; yields their ws:// base URLs."""
     env = {
-        **site.env,
+        **os.environ,
         "REDIS_URL": redis_url,
-        "DJANGO_SETTINGS_MODULE": settings_module or site.env["DJANGO_SETTINGS_MODULE"],
-        "PYTHONPATH": os.pathsep.join([str(STEP), site.env["PYTHONPATH"], str(tmp_path)]),
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "PYTHONPATH": os.pathsep.join([str(STEP), str(tmp_path)]),
     }
     with start_daphnes(count, tmp_path, env, options) as urls:
         yield urls
