@@ -101,6 +101,10 @@ def remove_the_folder(workbench: Path) -> None:
     workbench.rmdir()
 
 
+# The line add_a_syntax_error adds to the views of step 01, where step 02 starts: after them and a blank line.
+ROOM_LIST = len((STEPS_DIR / "01_http" / "chat" / "views.py").read_text(encoding="utf-8").splitlines()) + 2
+
+
 def add_a_syntax_error(workbench: Path) -> None:
     with (workbench / "chat" / "views.py").open("a", encoding="utf-8") as views:
         views.write("\ndef room_list(request:\n")
@@ -122,8 +126,8 @@ BROKEN = [
     (remove_the_folder, "check", "workbench/ does not exist yet. `python3 workshop.py start 01` creates it"),
     (remove_the_folder, "compare", "workbench/ does not exist yet."),
     (remove_the_folder, "run workbench", "workbench/ does not exist yet."),
-    (add_a_syntax_error, "check", "workbench/chat/views.py, line 13: '(' was never closed in `def room_list(request:`"),
-    (add_a_syntax_error, "run workbench", "workbench/chat/views.py, line 13: '(' was never closed"),
+    (add_a_syntax_error, "check", f"views.py, line {ROOM_LIST}: '(' was never closed in `def room_list(request:`"),
+    (add_a_syntax_error, "run workbench", f"workbench/chat/views.py, line {ROOM_LIST}: '(' was never closed"),
     (delete_manage_py, "check", "workbench/ has no manage.py, which every step has, so Django cannot load it."),
     (forget_the_step, "check", "workbench/ does not say which step it is at"),
     (add_a_binary_file, "compare", "workbench/chat/static/chat/logo.png is not UTF-8 text."),
