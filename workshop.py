@@ -51,7 +51,8 @@ VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements.txt"
 CONFIG = json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))
 STEPS = [step["slug"] for step in CONFIG["steps"]]
-# Everything else (later steps, the workbench, the repository checks that run step suites) gets Redis.
+# Everything else (later steps, the repository checks that run step suites, a workbench at a later step or at no
+# known step) gets Redis.
 STEPS_WITHOUT_REDIS = {step["slug"] for step in CONFIG["steps"] if not step.get("redis")}
 STEP_PAIRS = [(STEPS[index - 1], STEPS[index]) for index in range(1, len(STEPS))]
 OLDEST_PYTHON = tuple(int(part) for part in CONFIG["python"]["oldest"].split("."))
@@ -170,15 +171,15 @@ def ensure_venv() -> Path:
     return python
 
 
-def run(project: Path, port: int) -> int:
-    """Migrate and serve the Django project in folder `project`."""
+def run(project: Path, port: int, step: str | None = None) -> int:
+    """Migrate and serve the Django project in folder `project`, which is step `step` (default: its folder name)."""
     python = str(ensure_venv())
-    name = project.relative_to(ROOT).as_posix()
+    name = shown(project)
     if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project).returncode:
         raise WorkshopError(f"`manage.py migrate` failed in {name} (see above).")
     if (project / "chat/management/commands/create_demo_users.py").exists():
         subprocess.run([python, "manage.py", "create_demo_users"], cwd=project)
-    with redis_environment(python, project.name not in STEPS_WITHOUT_REDIS) as env:
+    with redis_environment(python, (step or project.name) not in STEPS_WITHOUT_REDIS) as env:
         print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
         try:
             return subprocess.run(
@@ -876,7 +877,7 @@ def run_workbench(workbench: Path, port: int) -> int:
     slug = noted_step(workbench)
     if slug:
         print(f"workshop: {shown(workbench)}/ is at step {slug}")
-    return run(workbench, port)
+    return run(workbench, port, slug)
 
 
 def command_line(*words: str) -> str:

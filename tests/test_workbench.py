@@ -1,4 +1,5 @@
 import re
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -341,3 +342,55 @@ def test_a_failure_read_from_the_junit_report_carries_its_reason_and_its_traceba
         "Django finds no template chat/room.html: chat/templates/chat/room.html, with 'chat' in INSTALLED_APPS",
         failure,
     )
+
+
+@pytest.fixture
+def no_redis(monkeypatch):
+    """A machine without Redis: no REDIS_URL, and no redis-server to start."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    def none_found(python):
+        raise workshop.WorkshopError(workshop.REDIS_MISSING)
+
+    monkeypatch.setattr(workshop, "find_redis_server", none_found)
+
+
+def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
+    """Have pytest and the server succeed without running; the environment each would have had, in order."""
+    environments = []
+    passed = [CaseResult("tests.test_echo", "test_message_is_echoed_to_the_sender", "passed", "")]
+    counts = {"tests": 1, "failures": 0, "errors": 0, "skipped": 0}
+
+    def check_run(python, folder, env):
+        environments.append(env)
+        return 0, passed, ""
+
+    def test_run(python, folder, env):
+        environments.append(env)
+        return 0, counts, 0.0, passed
+
+    def server_run(command, **options):
+        environments.append(options.get("env", {}))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(workshop, "run_pytest_quietly", check_run)
+    monkeypatch.setattr(workshop, "run_pytest", test_run)
+    monkeypatch.setattr(workshop.subprocess, "run", server_run)
+    return environments
+
+
+@pytest.mark.parametrize("command", ["check", "run workbench", "test STEP"])
+@pytest.mark.parametrize("step", ["01", "02", "03"])
+def test_only_the_steps_that_use_redis_need_it(workbench, no_redis, monkeypatch, capsys, command, step):
+    workshop.main(["reset", step])
+    environments = pretend_to_run(monkeypatch)
+    capsys.readouterr()
+
+    code = workshop.main(command.replace("STEP", step).split())
+
+    if workshop.resolve_step(step) in workshop.STEPS_WITHOUT_REDIS:
+        assert code == 0, capsys.readouterr().err
+        assert environments and all("REDIS_URL" not in env for env in environments)
+    else:
+        assert code == 2
+        assert "steps 03 onwards need a Redis server" in capsys.readouterr().err
