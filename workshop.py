@@ -9,7 +9,7 @@ Type a step yourself in workbench/ (ignored by git; what it replaces goes to a b
 
     python workshop.py start STEP     copy the step before STEP into workbench/
     python workshop.py check [STEP]   run STEP's tests against workbench/
-    python workshop.py compare [STEP] show how workbench/ differs from STEP
+    python workshop.py compare [STEP] show how workbench/'s code differs from STEP (--tests: the tests too)
     python workshop.py reset STEP     replace workbench/ with STEP itself
     python workshop.py run workbench  serve workbench/
 
@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     add_bench_arguments(commands.add_parser("bench", help="measure a step under load (see docs/performance.md)"))
     commands.add_parser("start", help="copy the code a step starts from into workbench/").add_argument("step")
     commands.add_parser("check", help="run a step's tests against workbench/").add_argument("step", nargs="?")
-    commands.add_parser("compare", help="show how workbench/ differs from a step").add_argument("step", nargs="?")
+    compare_parser = commands.add_parser("compare", help="show the code left to type: workbench/'s diff to a step")
+    compare_parser.add_argument("step", nargs="?")
+    compare_parser.add_argument(
+        "--tests", action="store_true", help="show the test files that differ too, after the code"
+    )
     commands.add_parser("reset", help="replace workbench/ with a step's code").add_argument("step")
     args = parser.parse_args(argv)
     try:
@@ -109,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         workbench_commands = {
             "start": start_workbench,
             "check": check_workbench,
-            "compare": compare_workbench,
             "reset": reset_workbench,
         }
+        if args.command == "compare":
+            return compare_workbench(args.step, WORKBENCH, tests=args.tests)
         if args.command in workbench_commands:
             return workbench_commands[args.command](args.step, WORKBENCH)
         if args.command == "run" and args.step == "workbench":
@@ -860,16 +865,32 @@ def compare_workbench(name: str | None, workbench: Path, tests: bool = False) ->
                 f"compare reads text files only, and {shown(workbench / path)} is not UTF-8 text. "
                 f"Move it out of {shown(workbench)}/, then compare again."
             ) from None
-    diff = step_diff(workbench, STEPS_DIR / slug, workbench.name, f"steps/{slug}")
-    if not diff:
-        print(f"workshop: {shown(workbench)}/ is the same as steps/{slug}, file for file.")
+    diffs = list(file_diffs(workbench, STEPS_DIR / slug, workbench.name, f"steps/{slug}"))
+    code = [lines for path, lines in diffs if not is_test_file(path)]
+    test_files = [lines for path, lines in diffs if is_test_file(path)]
+    shown_diffs = code + test_files if tests else code
+    folder = f"{shown(workbench)}/"
+    hidden = "" if tests or not test_files else plural(len(test_files), "test file differs", "test files differ")
+    see_tests = f"`{command_line('compare', number(slug), '--tests')}` shows them"
+    if not shown_diffs:
+        same = f"{folder} is the same as steps/{slug}, file for file."
+        if hidden:
+            same = f"{folder} has the code of steps/{slug}, file for file; {hidden}, which you do not type: "
+            same += f"{see_tests}."
+        print(f"workshop: {same}")
         return 0
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # a console that cannot show every character in the steps
-    print(diff, end="", flush=True)
-    legend = f"lines with - are only in {shown(workbench)}/, lines with + only in steps/{slug}"
+    print("".join(line for lines in shown_diffs for line in lines), end="", flush=True)
+    legend = f"lines with - are only in {folder}, lines with + only in steps/{slug}"
     print(f"\nworkshop: {legend}.", file=sys.stderr)
+    if hidden:
+        print(f"workshop: {hidden} as well, which you do not type: {see_tests}.", file=sys.stderr)
     return 0
+
+
+def plural(count: int, one: str, more: str) -> str:
+    return f"{count} {one if count == 1 else more}"
 
 
 def run_workbench(workbench: Path, port: int) -> int:

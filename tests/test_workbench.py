@@ -89,14 +89,50 @@ def test_check_names_the_behaviour_still_missing_until_it_is_typed(workbench, ca
     assert workshop.main(["check"]) == 0
 
 
+def diff_by_file(diff: str) -> dict[str, str]:
+    """The part of a diff from workbench/ to a step for each file, by its path in the step."""
+    parts = {}
+    for part in re.split(r"^(?=--- .*\n\+\+\+ )", diff, flags=re.MULTILINE)[1:]:
+        old, new = (line[4:] for line in part.splitlines()[:2])
+        path = new.split("/", 2)[2] if new != "/dev/null" else old.split("/", 1)[1]
+        parts[path] = part
+    return parts
+
+
 @pytest.mark.parametrize(("old", "new"), STEP_PAIRS, ids=[new for _, new in STEP_PAIRS])
-def test_compare_right_after_start_shows_the_lessons_diff(workbench, capsys, old, new):
+def test_compare_right_after_start_shows_the_code_of_the_lessons_diff_then_with_tests_the_tests(
+    workbench, capsys, old, new
+):
     workshop.main(["start", new])
     capsys.readouterr()
     lesson = (workshop.DIFFS_DIR / f"{new}.diff").read_text(encoding="utf-8")
+    parts = diff_by_file(re.sub(f"^--- steps/{old}/", "--- workbench/", lesson, flags=re.MULTILINE))
+    code = "".join(part for path, part in parts.items() if not is_test_file(path))
+    tests = "".join(part for path, part in parts.items() if is_test_file(path))
+    test_files = sum(is_test_file(path) for path in parts)
 
     assert workshop.main(["compare"]) == 0
-    assert capsys.readouterr().out == re.sub(f"^--- steps/{old}/", "--- workbench/", lesson, flags=re.MULTILINE)
+    out, err = capsys.readouterr()
+    assert out == code
+    see = f"`python3 workshop.py compare {new[:2]} --tests` shows them"
+    differ = "1 test file differs" if test_files == 1 else f"{test_files} test files differ"
+    assert f"{differ} as well, which you do not type: {see}.\n" in err
+    assert workshop.main(["compare", "--tests"]) == 0
+    out, err = capsys.readouterr()
+    assert out == code + tests
+    assert "differ" not in err
+
+
+def test_compare_once_the_code_is_typed_says_only_the_tests_differ(workbench, capsys):
+    workshop.main(["start", "02"])
+    type_the_step(workbench, STEPS_DIR / "02_echo_consumer")
+    capsys.readouterr()
+
+    assert workshop.main(["compare"]) == 0
+    assert capsys.readouterr().out == (
+        f"workshop: {workbench.as_posix()}/ has the code of steps/02_echo_consumer, file for file; "
+        "7 test files differ, which you do not type: `python3 workshop.py compare 02 --tests` shows them.\n"
+    )
 
 
 def test_start_lists_the_files_the_step_changes(workbench, capsys):
