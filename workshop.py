@@ -750,21 +750,23 @@ def start_workbench(name: str, workbench: Path) -> int:
         if index:
             origin, starting_point = f"steps/{STEPS[index - 1]}", STEPS_DIR / STEPS[index - 1]
         else:
-            origin, starting_point = "a new Django project", new_django_project(Path(scratch) / "project")
+            origin = "a new Django project (what `django-admin startproject mysite .` and `startapp chat` create)"
+            starting_point = new_django_project(Path(scratch) / "project")
         fill_workbench(workbench, starting_point, slug)
-    title = CONFIG["steps"][index]["title"]
-    print(f"workshop: {shown(workbench)}/ now holds {origin}, where step {slug} ({title}) starts.")
     changes = step_changes(workbench, STEPS_DIR / slug)
-    tests = [path for paths in changes.values() for path in paths if is_test_file(path)]
-    print(f"\nStep {slug} changes these files:")
-    for kind, paths in changes.items():
-        for path in paths:
-            if not is_test_file(path):
-                print(f"  {kind:<9}{path}")
+    code = [(kind, path) for kind, paths in changes.items() for path in paths if not is_test_file(path)]
+    tests = sum(len(paths) for paths in changes.values()) - len(code)
+    chapter = CHAPTERS_DIR / f"{slug}.md"
+    guide = f"its chapter, {shown(chapter)}," if chapter.exists() else f"{shown(DIFFS_DIR / slug)}.diff"
+    folder, title = f"{shown(workbench)}/", CONFIG["steps"][index]["title"]
+    print(f"workshop: {folder} now holds {origin}: the code step {slug} ({title}) starts from.")
+    print(f"Step {number(slug)} changes the {len(code)} files below; {guide} shows every line to type.")
+    print(f"Type them in {folder}, then run `{command_line('check')}` to see what works and what does not yet.\n")
+    for kind, path in code:
+        print(f"  {kind:<9}{path}")
     if tests:
-        print(f"and {len(tests)} test files, which you do not type: check runs the step's own tests on your code.")
-    print(f"\nType the step in {shown(workbench)}/, then run `{command_line('check')}`.")
-    print(f"`{command_line('compare')}` shows the whole change, `{command_line('run', 'workbench')}` serves it.")
+        print(f"\nThe step's {tests} test files are not listed: you do not type them, check brings its own.")
+    print(f"`{command_line('compare')}` shows what is left to type, `{command_line('run', 'workbench')}` serves it.")
     return 0
 
 

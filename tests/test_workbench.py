@@ -135,12 +135,16 @@ def test_compare_once_the_code_is_typed_says_only_the_tests_differ(workbench, ca
     )
 
 
-def test_start_lists_the_files_the_step_changes(workbench, capsys):
+def test_start_says_what_it_did_and_what_to_do_next_before_the_files(workbench, capsys):
     workshop.main(["start", "02"])
     out = capsys.readouterr().out
+    sentences, _, files = out.partition("\n\n")
 
-    assert "  added    chat/consumers.py\n" in out
-    assert "  changed  mysite/asgi.py\n" in out
+    assert "workbench/ now holds steps/01_http: the code step 02_echo_consumer (An echo consumer) starts from." in out
+    assert "its chapter, docs/02_echo_consumer.md, shows every line to type" in sentences
+    assert "then run `python3 workshop.py check`" in sentences
+    assert "  added    chat/consumers.py\n" in files
+    assert "  changed  mysite/asgi.py\n" in files
     assert "tests/" not in out
 
 
