@@ -2,6 +2,8 @@
 PYTHON ?= python3
 STEP ?=
 PORT ?= 8000
+# TESTS=1: compare shows the test files too.
+TESTS ?=
 
 .PHONY: run test generate bench start check compare reset
 
@@ -19,5 +21,8 @@ bench:
 	$(PYTHON) workshop.py bench $(STEP)
 
 # The workbench: type a step yourself in workbench/ (see the README).
-start check compare reset:
+start check reset:
 	$(PYTHON) workshop.py $@ $(STEP)
+
+compare:
+	$(PYTHON) workshop.py compare $(STEP) $(if $(TESTS),--tests)

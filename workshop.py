@@ -9,7 +9,7 @@ Type a step yourself in workbench/ (ignored by git; what it replaces goes to a b
 
     python workshop.py start STEP     copy the step before STEP into workbench/
     python workshop.py check [STEP]   run STEP's tests against workbench/
-    python workshop.py compare [STEP] show how workbench/ differs from STEP
+    python workshop.py compare [STEP] show how workbench/'s code differs from STEP (--tests: the tests too)
     python workshop.py reset STEP     replace workbench/ with STEP itself
     python workshop.py run workbench  serve workbench/
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import codecs
 import contextlib
 import difflib
 import hashlib
@@ -50,7 +51,8 @@ VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements.txt"
 CONFIG = json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))
 STEPS = [step["slug"] for step in CONFIG["steps"]]
-# Everything else (later steps, the workbench, the repository checks that run step suites) gets Redis.
+# Everything else (later steps, the repository checks that run step suites, a workbench at a later step or at no
+# known step) gets Redis.
 STEPS_WITHOUT_REDIS = {step["slug"] for step in CONFIG["steps"] if not step.get("redis")}
 STEP_PAIRS = [(STEPS[index - 1], STEPS[index]) for index in range(1, len(STEPS))]
 OLDEST_PYTHON = tuple(int(part) for part in CONFIG["python"]["oldest"].split("."))
@@ -99,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     add_bench_arguments(commands.add_parser("bench", help="measure a step under load (see docs/performance.md)"))
     commands.add_parser("start", help="copy the code a step starts from into workbench/").add_argument("step")
     commands.add_parser("check", help="run a step's tests against workbench/").add_argument("step", nargs="?")
-    commands.add_parser("compare", help="show how workbench/ differs from a step").add_argument("step", nargs="?")
+    compare_parser = commands.add_parser("compare", help="show the code left to type: workbench/'s diff to a step")
+    compare_parser.add_argument("step", nargs="?")
+    compare_parser.add_argument(
+        "--tests", action="store_true", help="show the test files that differ too, after the code"
+    )
     commands.add_parser("reset", help="replace workbench/ with a step's code").add_argument("step")
     args = parser.parse_args(argv)
     try:
@@ -107,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         workbench_commands = {
             "start": start_workbench,
             "check": check_workbench,
-            "compare": compare_workbench,
             "reset": reset_workbench,
         }
+        if args.command == "compare":
+            return compare_workbench(args.step, WORKBENCH, tests=args.tests)
         if args.command in workbench_commands:
             return workbench_commands[args.command](args.step, WORKBENCH)
         if args.command == "run" and args.step == "workbench":
@@ -169,15 +176,15 @@ def ensure_venv() -> Path:
     return python
 
 
-def run(project: Path, port: int) -> int:
-    """Migrate and serve the Django project in folder `project`."""
+def run(project: Path, port: int, step: str | None = None) -> int:
+    """Migrate and serve the Django project in folder `project`, which is step `step` (default: its folder name)."""
     python = str(ensure_venv())
-    name = project.relative_to(ROOT).as_posix()
+    name = shown(project)
     if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project).returncode:
         raise WorkshopError(f"`manage.py migrate` failed in {name} (see above).")
     if (project / "chat/management/commands/create_demo_users.py").exists():
         subprocess.run([python, "manage.py", "create_demo_users"], cwd=project)
-    with redis_environment(python, project.name not in STEPS_WITHOUT_REDIS) as env:
+    with redis_environment(python, (step or project.name) not in STEPS_WITHOUT_REDIS) as env:
         print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
         try:
             return subprocess.run(
@@ -195,7 +202,7 @@ def bench(argv: list[str]) -> int:
         return subprocess.run([python, str(ROOT / "bench" / "bench.py"), *arguments], env=env).returncode
 
 
-def test(suites: list[tuple[str, Path]], repository_checks: bool, list_behaviours: bool = False) -> int:
+def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
     """Run pytest in each (name, folder) of suites, each in its own process, and report the totals."""
     python = str(ensure_venv())
     if repository_checks:
@@ -205,7 +212,7 @@ def test(suites: list[tuple[str, Path]], repository_checks: bool, list_behaviour
         for name, folder in suites:
             print(f"\n===== {name} =====", flush=True)
             results.append((name, *run_pytest(python, folder, env)))
-    return report(results, list_behaviours)
+    return report(results)
 
 
 def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dict[str, int], float, list[CaseResult]]:
@@ -214,14 +221,20 @@ def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dic
         started = time.monotonic()
         code = subprocess.run([python, "-m", "pytest", f"--junitxml={junit}"], cwd=folder, env=env).returncode
         elapsed = time.monotonic() - started
-        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-        cases = []
-        if junit.exists():
-            for suite in ET.parse(junit).getroot().iter("testsuite"):
-                for key in counts:
-                    counts[key] += int(suite.get(key, 0))
-                cases.extend(CaseResult.from_junit(case) for case in suite.iter("testcase"))
+        counts, cases = read_junit(junit)
     return code, counts, elapsed, cases
+
+
+def read_junit(junit: Path) -> tuple[dict[str, int], list[CaseResult]]:
+    """The totals and the tests of pytest's JUnit report; none when pytest stopped before writing it."""
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    cases = []
+    if junit.exists():
+        for suite in ET.parse(junit).getroot().iter("testsuite"):
+            for key in counts:
+                counts[key] += int(suite.get(key, 0))
+            cases.extend(CaseResult.from_junit(case) for case in suite.iter("testcase"))
+    return counts, cases
 
 
 @contextlib.contextmanager
@@ -276,17 +289,14 @@ def wait_for_redis(port: int, process: subprocess.Popen, log: Path, seconds: flo
     raise WorkshopError(f"redis-server did not answer on port {port} within {seconds:.0f} seconds.")
 
 
-def report(
-    results: list[tuple[str, int, dict[str, int], float, list[CaseResult]]], list_behaviours: bool = False
-) -> int:
-    in_ci = os.environ.get("CI", "").lower() == "true"
+def report(results: list[tuple[str, int, dict[str, int], float, list[CaseResult]]]) -> int:
     print(f"\n{'suite':<24}{'tests':>7}{'failed':>8}{'skipped':>9}{'seconds':>9}  result")
     totals = {"passed": 0, "failed": 0, "skipped": 0}
     ok = True
     for name, code, counts, elapsed, _ in results:
         failed = counts["failures"] + counts["errors"]
         passed = counts["tests"] - failed - counts["skipped"]
-        suite_ok = code == 0 and counts["tests"] > 0 and not (in_ci and counts["skipped"])
+        suite_ok = suite_passed(code, counts["tests"], counts["skipped"])
         ok = ok and suite_ok
         totals["passed"] += passed
         totals["failed"] += failed
@@ -294,10 +304,12 @@ def report(
         result = "ok" if suite_ok else ("skipped under CI" if code == 0 and counts["skipped"] else "FAILED")
         print(f"{name:<24}{counts['tests']:>7}{failed:>8}{counts['skipped']:>9}{elapsed:>9.1f}  {result}")
     print(f"\ntotal: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
-    if list_behaviours:
-        for name, _, _, _, cases in results:
-            print_behaviours(name, cases)
     return 0 if ok else 1
+
+
+def suite_passed(code: int, tests: int, skipped: int) -> bool:
+    """pytest passed and ran something; under CI, where everything a test needs is installed, nothing skipped."""
+    return code == 0 and tests > 0 and not (skipped and os.environ.get("CI", "").lower() == "true")
 
 
 class CaseResult(NamedTuple):
@@ -306,19 +318,26 @@ class CaseResult(NamedTuple):
     module: str  # tests.test_echo, or "" when the file itself could not be loaded
     name: str  # test_foreign_origin_is_refused[http://evil.example], or the module that could not be loaded
     outcome: str  # passed, failed or skipped
-    reason: str  # why a file could not be loaded: the last line pytest gives, e.g. "ModuleNotFoundError: ..."
+    reason: str  # why it failed, or its file could not be loaded, in plain words (see plain_reason); why it skipped
+    report: str = ""  # pytest's report of a failure: the traceback
 
     @classmethod
     def from_junit(cls, case: ET.Element) -> CaseResult:
         tags = {child.tag for child in case}
         outcome = "failed" if tags & {"failure", "error"} else "skipped" if "skipped" in tags else "passed"
-        errors = [child.text or "" for child in case if child.tag == "error"]
-        last_lines = [line[1:].strip() for line in "".join(errors).splitlines() if line.startswith("E ")]
-        return cls(case.get("classname", ""), case.get("name", ""), outcome, last_lines[-1] if last_lines else "")
+        report = "".join(child.text or "" for child in case if child.tag in ("failure", "error"))
+        if outcome == "failed":
+            reason = plain_reason(report)
+        else:
+            reason = next((child.get("message", "") for child in case if child.tag == "skipped"), "")
+        return cls(case.get("classname", ""), case.get("name", ""), outcome, reason, report)
 
 
-def behaviours(cases: list[CaseResult]) -> list[tuple[str, str]]:
-    """(outcome, sentence) for each test function; a parametrized test fails if any of its cases fails."""
+def behaviours(cases: list[CaseResult]) -> list[tuple[str, str, str]]:
+    """(outcome, sentence, reason) for each test function, failures first; a parametrized test fails if any case does.
+
+    The reason is a failure's or skip's (the first failing case's), and "" for a behaviour that works.
+    """
     functions: dict[tuple[str, str], list[CaseResult]] = {}
     for case in cases:
         functions.setdefault((case.module, case.name.partition("[")[0]), []).append(case)
@@ -326,14 +345,15 @@ def behaviours(cases: list[CaseResult]) -> list[tuple[str, str]]:
     for (module, function), group in functions.items():
         outcomes = {case.outcome for case in group}
         outcome = "failed" if "failed" in outcomes else "passed" if "passed" in outcomes else "skipped"
+        reason = next((case.reason for case in group if case.outcome == outcome), "") if outcome != "passed" else ""
         if not module:
-            sentence = f"{function.replace('.', '/')}.py cannot be loaded: {group[0].reason or 'see above'}"
+            sentence = f"{function.replace('.', '/')}.py cannot be loaded"
         else:
             sentence = function.removeprefix("test_").replace("_", " ")
             failing = [case.name.partition("[")[2][:-1] for case in group if case.outcome == "failed"]
             if 0 < len(failing) < len(group):
                 sentence += " (fails for " + ", ".join(shorten(example) for example in failing) + ")"
-        sentences.append((outcome, sentence))
+        sentences.append((outcome, sentence, reason or ("see the details" if outcome == "failed" else "")))
     order = {"failed": 0, "skipped": 1, "passed": 2}
     return sorted(sentences, key=lambda item: order[item[0]])
 
@@ -342,15 +362,134 @@ def shorten(text: str, width: int = 24) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def print_behaviours(name: str, cases: list[CaseResult]) -> None:
+# What an attendee meets most while typing a step, each said as what to do about it. The patterns search the `E `
+# lines of a test's report; the first that matches explains it, else the assertion or error line itself does.
+REASONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r'the page has no element with id="[^"]*"'), "{0}"),
+    (
+        re.compile(r"Invalid HTTP_HOST header|DisallowedHost|\bassert 400 == 200\b"),
+        "the server refused the host name: ALLOWED_HOSTS in mysite/settings.py does not allow it (HTTP 400)",
+    ),
+    (
+        re.compile(r"\bassert 404 == 200\b"),
+        "no page at that address (HTTP 404): chat/urls.py has no path for it, or mysite/urls.py no include",
+    ),
+    (
+        re.compile(r"No module named '(?P<module>(?:chat|mysite)(?:\.\w+)*)'"),
+        "there is no module {module} yet: write {path}.py",
+    ),
+    (re.compile(r"No module named '(?P<module>[\w.]+)'"), "Python finds no module named {module}: is it misspelt?"),
+    (
+        re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<module>[\w.]+)'"),
+        "{file} has no {name} yet, so it cannot be imported (or the import misspells it)",
+    ),
+    (
+        re.compile(r"module '(?P<module>[\w.]+)' has no attribute '(?P<name>\w+)'"),
+        "{file} has no {name} yet (or it is spelt differently where it is used)",
+    ),
+    (
+        re.compile(r"URL route '(?P<route>[^']*)' uses invalid converter '(?P<converter>\w+)'"),
+        "no path converter named '{converter}' is registered (register_converter) when the URLs load",
+    ),
+    (
+        re.compile(r"TemplateDoesNotExist: (?P<template>\S+)"),
+        "Django finds no template {template}: chat/templates/{template}, with 'chat' in INSTALLED_APPS",
+    ),
+    (
+        re.compile(r"Reverse for '(?P<name>[^']+)' not found\. '[^']+' is not a valid view function or pattern name"),
+        "no URL is named '{name}': chat/urls.py needs path(..., name=\"{name}\")",
+    ),
+    (
+        re.compile(r"Reverse for '(?P<name>[^']+)' with "),
+        "the URL named '{name}' does not take these arguments: compare its path in chat/urls.py",
+    ),
+    (
+        re.compile(
+            r"Error \d+ connecting to (?P<address>[\w.-]+:\d+)"
+            r"|Connect call failed \('(?P<host>[\d.:a-f]+)', (?P<port>\d+)"
+        ),
+        "Redis is not reachable at {where}: start one (`redis-server --port {port}`), "
+        "or have mysite/settings.py read REDIS_URL",
+    ),
+    (  # what a browser test saw: Django's error page, as Playwright describes the page
+        re.compile(r'heading "(?P<error>\w+) at (?P<path>/[^"]*)"[\s\S]*?Exception Value: (?P<value>[^"\n]*)'),
+        "the browser got Django's error page for {path}: {error}: {value}",
+    ),
+]
+EXCEPTION_LINE = re.compile(r"^(?:[a-z_]\w*\.)*[A-Z]\w*: ")  # KeyError: 'room', django.core.exceptions.X: ...
+MODULE_PATH = re.compile(r"\b(?:[a-z_]\w*\.)+(?=[A-Z]\w*: )")  # django.template.exceptions. in front of a name
+
+
+def plain_reason(report: str, width: int = 110) -> str:
+    """Why a test failed, in one line, from pytest's report of it (its `E ` lines)."""
+    blocks: list[list[str]] = [[]]  # the `E ` lines of each exception; a chained one comes after its cause
+    for line in report.splitlines():
+        if line.startswith("E "):
+            blocks[-1].append(line[1:].strip())
+        elif blocks[-1]:
+            blocks.append([])
+    text = "\n".join(line for block in blocks for line in block)
+    for pattern, explanation in REASONS:
+        found = pattern.search(text)
+        if found:
+            fields = {key: value for key, value in found.groupdict().items() if value}
+            if "module" in fields:
+                fields["path"] = fields["module"].replace(".", "/")
+                ours = fields["module"].partition(".")[0] in ("chat", "mysite")
+                fields["file"] = f"{fields['path']}.py" if ours else fields["module"]
+            if "address" in fields or "host" in fields:
+                fields["where"] = fields.get("address") or f"{fields['host']}:{fields['port']}"
+                fields["port"] = fields["where"].rpartition(":")[2]
+            return shorten(explanation.format(found[0], **fields), width + 40)
+    # The line that failed: the assertion, or the first line of the last exception's message; in a message that
+    # holds a traceback (a command that failed), that traceback's last exception.
+    last = next((block for block in reversed(blocks) if block), [""])
+    line = last[0]
+    if "Traceback (most recent call last):" in last:
+        line = next((line for line in reversed(last) if EXCEPTION_LINE.match(line)), line)
+    line = MODULE_PATH.sub("", line).removeprefix("AssertionError: ")
+    selector = re.search(r'waiting for (?:locator|get_by_\w+)\("(?P<selector>[^"]+)"\)', text)
+    if selector and selector["selector"] not in line:
+        line += f" (the browser waited for {selector['selector']})"
+    return shorten(line, width)
+
+
+def print_summary(name: str, cases: list[CaseResult]) -> None:
+    """The behaviours, failures first, under a line that says why they fail; read before any traceback."""
     sentences = behaviours(cases)
-    passing = sum(outcome == "passed" for outcome, _ in sentences)
     if not sentences:
-        print(f"\n{name}: no test ran, because pytest stopped before running any (its message is above).")
+        print(f"\n{name}: no test ran, because pytest stopped before running any (its message is below).")
         return
+    passing = sum(outcome == "passed" for outcome, _, _ in sentences)
     print(f"\n{name}: {passing} of {len(sentences)} behaviours work")
-    for outcome, sentence in sentences:
-        print(f"  {dict(passed='ok', failed='FAIL', skipped='skip')[outcome]:<6}{sentence}")
+    groups: dict[tuple[str, str], list[str]] = {}
+    for outcome, sentence, reason in sentences:
+        groups.setdefault((outcome, reason), []).append(sentence)
+    for (outcome, reason), group in groups.items():
+        verb = {"failed": ("fails", "fail"), "skipped": ("is skipped", "are skipped"), "passed": ("works", "work")}
+        heading = f"{'This' if len(group) == 1 else 'These'} {verb[outcome][len(group) > 1]}"
+        print(f"{heading}: {reason}" if reason else f"{heading}:")
+        for sentence in group:
+            print(f"  {dict(passed='ok', failed='FAIL', skipped='skip')[outcome]:<6}{sentence}")
+
+
+def print_details(cases: list[CaseResult], output: str) -> None:
+    """pytest's report of one failing test for each reason; all it said when it stopped before any test."""
+    failed = [case for case in cases if case.outcome == "failed"]
+    if not failed:
+        print(f"\nThe details, what pytest said:\n{output.strip(chr(10))}")
+        return
+    shortest: dict[str, CaseResult] = {}
+    for case in failed:
+        if case.reason not in shortest or len(case.report) < len(shortest[case.reason].report):
+            shortest[case.reason] = case
+    more = len(failed) - len(shortest)
+    same = f"; {more} more tests fail for the same reasons" if more else ""
+    print(f"\nThe details, pytest's report of one failing test for each reason{same}:")
+    for case in shortest.values():
+        path = f"{(case.module or case.name).replace('.', '/')}.py"
+        title = f"{path}::{case.name}" if case.module else path
+        print(f"\n{' ' + title + ' ':_^80}\n{case.report.strip(chr(10))}")
 
 
 def step_files(folder: Path) -> list[str]:
@@ -611,21 +750,23 @@ def start_workbench(name: str, workbench: Path) -> int:
         if index:
             origin, starting_point = f"steps/{STEPS[index - 1]}", STEPS_DIR / STEPS[index - 1]
         else:
-            origin, starting_point = "a new Django project", new_django_project(Path(scratch) / "project")
+            origin = "a new Django project (what `django-admin startproject mysite .` and `startapp chat` create)"
+            starting_point = new_django_project(Path(scratch) / "project")
         fill_workbench(workbench, starting_point, slug)
-    title = CONFIG["steps"][index]["title"]
-    print(f"workshop: {shown(workbench)}/ now holds {origin}, where step {slug} ({title}) starts.")
     changes = step_changes(workbench, STEPS_DIR / slug)
-    tests = [path for paths in changes.values() for path in paths if is_test_file(path)]
-    print(f"\nStep {slug} changes these files:")
-    for kind, paths in changes.items():
-        for path in paths:
-            if not is_test_file(path):
-                print(f"  {kind:<9}{path}")
+    code = [(kind, path) for kind, paths in changes.items() for path in paths if not is_test_file(path)]
+    tests = sum(len(paths) for paths in changes.values()) - len(code)
+    chapter = CHAPTERS_DIR / f"{slug}.md"
+    guide = f"its chapter, {shown(chapter)}," if chapter.exists() else f"{shown(DIFFS_DIR / slug)}.diff"
+    folder, title = f"{shown(workbench)}/", CONFIG["steps"][index]["title"]
+    print(f"workshop: {folder} now holds {origin}: the code step {slug} ({title}) starts from.")
+    print(f"Step {number(slug)} changes the {len(code)} files below; {guide} shows every line to type.")
+    print(f"Type them in {folder}, then run `{command_line('check')}` to see what works and what does not yet.\n")
+    for kind, path in code:
+        print(f"  {kind:<9}{path}")
     if tests:
-        print(f"and {len(tests)} test files, which you do not type: check runs the step's own tests on your code.")
-    print(f"\nType the step in {shown(workbench)}/, then run `{command_line('check')}`.")
-    print(f"`{command_line('compare')}` shows the whole change, `{command_line('run', 'workbench')}` serves it.")
+        print(f"\nThe step's {tests} test files are not listed: you do not type them, check brings its own.")
+    print(f"`{command_line('compare')}` shows what is left to type, `{command_line('run', 'workbench')}` serves it.")
     return 0
 
 
@@ -638,29 +779,85 @@ def reset_workbench(name: str, workbench: Path) -> int:
 
 
 def check_workbench(name: str | None, workbench: Path) -> int:
-    """Run a step's tests (default: the workbench's step) against the code in workbench/."""
+    """Run a step's tests (default: the workbench's step) against the code in workbench/.
+
+    What fails and why comes first, in plain words; pytest's own report, the details, after it.
+    """
     slug = workbench_step(name, workbench, "check")
     require_loadable(workbench)
+    python = str(ensure_venv())
+    folder = f"{shown(workbench)}/"
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="replace")  # a console that cannot show every character of a report
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as scratch:
         project = project_with_tests(workbench, STEPS_DIR / slug, Path(scratch) / workbench.name)
         prepare_check(project)
-        code = test([(f"workbench, step {number(slug)}", project)], repository_checks=False, list_behaviours=True)
-    folder = f"{shown(workbench)}/"
+        with redis_environment(python, slug not in STEPS_WITHOUT_REDIS) as env:
+            print(f"workshop: running the tests of step {slug} on {folder}", flush=True)
+            code, cases, output = run_pytest_quietly(python, project, env)
+    print_summary(f"step {slug} on {folder}", cases)
+    passed = suite_passed(code, len(cases), sum(case.outcome == "skipped" for case in cases))
     if code:
+        print_details(cases, output)
+    if not passed:
         print(
-            f"\nworkshop: {folder} does not pass step {slug} yet. The list above names what is missing, pytest's "
-            f"report above it says why, and `{command_line('compare', number(slug))}` shows how {folder} differs."
+            f"\nworkshop: {folder} does not pass step {slug} yet. The list above the details says what fails and why; "
+            f"`{command_line('compare', number(slug))}` shows how {folder} differs."
         )
     elif slug == STEPS[-1]:
         print(f"\nworkshop: {folder} passes every test of step {slug}, the last step.")
     else:
         following = command_line("start", number(STEPS[STEPS.index(slug) + 1]))
         print(f"\nworkshop: {folder} passes every test of step {slug}. Compare it with the step, then `{following}`.")
-    return code
+    return 0 if passed else 1
 
 
-def compare_workbench(name: str | None, workbench: Path) -> int:
-    """Print the diff from workbench/ to a step (default: the workbench's step): what is left to type."""
+# How each line of `pytest -q` starts while the tests run: a character for each test, e.g. `..F.s`.
+PROGRESS = frozenset(".FEsxX")
+
+
+def run_pytest_quietly(python: str, folder: Path, env: dict[str, str]) -> tuple[int, list[CaseResult], str]:
+    """Run pytest in folder, showing only its progress as it goes; return its code, its tests and the rest it said."""
+    with tempfile.TemporaryDirectory() as scratch:
+        junit, output = Path(scratch) / "junit.xml", Path(scratch) / "pytest.txt"
+        progress = Progress()
+        # A file, not a pipe: a server a test started and left running cannot keep it open and this waiting.
+        with output.open("wb") as sink, output.open("rb") as source:
+            command = [python, "-m", "pytest", "-q", f"--junitxml={junit}"]
+            process = subprocess.Popen(command, cwd=folder, env=env, stdout=sink, stderr=subprocess.STDOUT)
+            while process.poll() is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=0.2)
+                progress.feed(source.read())
+            progress.feed(source.read(), final=True)
+        _, cases = read_junit(junit)
+    return process.returncode, cases, progress.rest
+
+
+class Progress:
+    """Passes on pytest's progress lines as they come and keeps everything from the first other line on."""
+
+    def __init__(self) -> None:
+        self.decoder = io.IncrementalNewlineDecoder(codecs.getincrementaldecoder("utf-8")("replace"), translate=True)
+        self.rest = ""
+        self.line_start = True
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        text = self.decoder.decode(data, final)
+        shown = 0
+        if not self.rest:
+            while shown < len(text) and not (self.line_start and text[shown] not in PROGRESS):
+                self.line_start = text[shown] == "\n"
+                shown += 1
+            print(text[:shown], end="", flush=True)
+        self.rest += text[shown:]
+
+
+def compare_workbench(name: str | None, workbench: Path, tests: bool = False) -> int:
+    """Print the diff from workbench/ to a step (default: the workbench's step): the code left to type, first.
+
+    The test files, which the attendee does not type, only with `tests`; otherwise how many differ.
+    """
     slug = workbench_step(name, workbench, "compare")
     for path in step_files(workbench):
         try:
@@ -670,16 +867,32 @@ def compare_workbench(name: str | None, workbench: Path) -> int:
                 f"compare reads text files only, and {shown(workbench / path)} is not UTF-8 text. "
                 f"Move it out of {shown(workbench)}/, then compare again."
             ) from None
-    diff = step_diff(workbench, STEPS_DIR / slug, workbench.name, f"steps/{slug}")
-    if not diff:
-        print(f"workshop: {shown(workbench)}/ is the same as steps/{slug}, file for file.")
+    diffs = list(file_diffs(workbench, STEPS_DIR / slug, workbench.name, f"steps/{slug}"))
+    code = [lines for path, lines in diffs if not is_test_file(path)]
+    test_files = [lines for path, lines in diffs if is_test_file(path)]
+    shown_diffs = code + test_files if tests else code
+    folder = f"{shown(workbench)}/"
+    hidden = "" if tests or not test_files else plural(len(test_files), "test file differs", "test files differ")
+    see_tests = f"`{command_line('compare', number(slug), '--tests')}` shows them"
+    if not shown_diffs:
+        same = f"{folder} is the same as steps/{slug}, file for file."
+        if hidden:
+            same = f"{folder} has the code of steps/{slug}, file for file; {hidden}, which you do not type: "
+            same += f"{see_tests}."
+        print(f"workshop: {same}")
         return 0
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(errors="replace")  # a console that cannot show every character in the steps
-    print(diff, end="", flush=True)
-    legend = f"lines with - are only in {shown(workbench)}/, lines with + only in steps/{slug}"
+    print("".join(line for lines in shown_diffs for line in lines), end="", flush=True)
+    legend = f"lines with - are only in {folder}, lines with + only in steps/{slug}"
     print(f"\nworkshop: {legend}.", file=sys.stderr)
+    if hidden:
+        print(f"workshop: {hidden} as well, which you do not type: {see_tests}.", file=sys.stderr)
     return 0
+
+
+def plural(count: int, one: str, more: str) -> str:
+    return f"{count} {one if count == 1 else more}"
 
 
 def run_workbench(workbench: Path, port: int) -> int:
@@ -687,7 +900,7 @@ def run_workbench(workbench: Path, port: int) -> int:
     slug = noted_step(workbench)
     if slug:
         print(f"workshop: {shown(workbench)}/ is at step {slug}")
-    return run(workbench, port)
+    return run(workbench, port, slug)
 
 
 def command_line(*words: str) -> str:
@@ -745,8 +958,8 @@ def back_up(workbench: Path) -> Path | None:
 def prepare_check(project: Path) -> None:
     """Have pytest run every test it can load and keep its tracebacks short, for check.
 
-    Otherwise one test file importing a module not written yet stops the whole run; and the list of behaviours
-    after the tracebacks is what an attendee reads first.
+    Otherwise one test file importing a module not written yet stops the whole run; and the tracebacks are the
+    details, after the list of what fails and why.
     """
     ini = project / "pytest.ini"
     options = "--continue-on-collection-errors --tb=short"

@@ -1,5 +1,7 @@
 import re
+import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,31 @@ def test_first_step_starts_from_a_new_django_project_and_passes_once_typed(workb
     type_the_step(workbench, STEPS_DIR / STEPS[0])
 
     assert workshop.main(["check"]) == 0
-    assert f"passes every test of step {STEPS[0]}" in capfd.readouterr().out
+    out = capfd.readouterr().out
+    assert f"passes every test of step {STEPS[0]}" in out
+    assert "The details" not in out
+
+
+def test_check_says_what_fails_and_why_before_the_details(workbench, capfd):
+    workshop.main(["start", "01"])
+    type_the_step(workbench, STEPS_DIR / STEPS[0], leave_out=("chat/templates/chat/room.html",))
+    capfd.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    out = capfd.readouterr().out
+    summary, details = out.split("\nThe details, ")
+    # Only the line that says what runs and pytest's progress come before the summary, however long the details.
+    assert len(summary[: summary.index("behaviours work")].splitlines()[:-1]) <= 3, summary
+    assert "These fail: Django finds no template chat/room.html: chat/templates/chat/room.html" in summary
+    assert "  FAIL  room page shows the room name\n" in summary
+    assert "\nE   " not in summary
+    assert "E   django.template.exceptions.TemplateDoesNotExist: chat/room.html" in details
+    # One traceback for each reason the summary gives.
+    headings = [line for line in summary.splitlines() if line.startswith(("This fails: ", "These fail: "))]
+    assert len(re.findall(r"^_+ tests/test_\w+\.py::", details, flags=re.MULTILINE)) == len(headings) > 1
+    assert (
+        out.rstrip().splitlines()[-1].startswith(f"workshop: {workbench.as_posix()}/ does not pass step 01_http yet.")
+    )
 
 
 def test_check_names_the_behaviour_still_missing_until_it_is_typed(workbench, capfd):
@@ -63,22 +89,62 @@ def test_check_names_the_behaviour_still_missing_until_it_is_typed(workbench, ca
     assert workshop.main(["check"]) == 0
 
 
+def diff_by_file(diff: str) -> dict[str, str]:
+    """The part of a diff from workbench/ to a step for each file, by its path in the step."""
+    parts = {}
+    for part in re.split(r"^(?=--- .*\n\+\+\+ )", diff, flags=re.MULTILINE)[1:]:
+        old, new = (line[4:] for line in part.splitlines()[:2])
+        path = new.split("/", 2)[2] if new != "/dev/null" else old.split("/", 1)[1]
+        parts[path] = part
+    return parts
+
+
 @pytest.mark.parametrize(("old", "new"), STEP_PAIRS, ids=[new for _, new in STEP_PAIRS])
-def test_compare_right_after_start_shows_the_lessons_diff(workbench, capsys, old, new):
+def test_compare_right_after_start_shows_the_code_of_the_lessons_diff_then_with_tests_the_tests(
+    workbench, capsys, old, new
+):
     workshop.main(["start", new])
     capsys.readouterr()
     lesson = (workshop.DIFFS_DIR / f"{new}.diff").read_text(encoding="utf-8")
+    parts = diff_by_file(re.sub(f"^--- steps/{old}/", "--- workbench/", lesson, flags=re.MULTILINE))
+    code = "".join(part for path, part in parts.items() if not is_test_file(path))
+    tests = "".join(part for path, part in parts.items() if is_test_file(path))
+    test_files = sum(is_test_file(path) for path in parts)
 
     assert workshop.main(["compare"]) == 0
-    assert capsys.readouterr().out == re.sub(f"^--- steps/{old}/", "--- workbench/", lesson, flags=re.MULTILINE)
+    out, err = capsys.readouterr()
+    assert out == code
+    see = f"`python3 workshop.py compare {new[:2]} --tests` shows them"
+    differ = "1 test file differs" if test_files == 1 else f"{test_files} test files differ"
+    assert f"{differ} as well, which you do not type: {see}.\n" in err
+    assert workshop.main(["compare", "--tests"]) == 0
+    out, err = capsys.readouterr()
+    assert out == code + tests
+    assert "differ" not in err
 
 
-def test_start_lists_the_files_the_step_changes(workbench, capsys):
+def test_compare_once_the_code_is_typed_says_only_the_tests_differ(workbench, capsys):
+    workshop.main(["start", "02"])
+    type_the_step(workbench, STEPS_DIR / "02_echo_consumer")
+    capsys.readouterr()
+
+    assert workshop.main(["compare"]) == 0
+    assert capsys.readouterr().out == (
+        f"workshop: {workbench.as_posix()}/ has the code of steps/02_echo_consumer, file for file; "
+        "7 test files differ, which you do not type: `python3 workshop.py compare 02 --tests` shows them.\n"
+    )
+
+
+def test_start_says_what_it_did_and_what_to_do_next_before_the_files(workbench, capsys):
     workshop.main(["start", "02"])
     out = capsys.readouterr().out
+    sentences, _, files = out.partition("\n\n")
 
-    assert "  added    chat/consumers.py\n" in out
-    assert "  changed  mysite/asgi.py\n" in out
+    assert "workbench/ now holds steps/01_http: the code step 02_echo_consumer (An echo consumer) starts from." in out
+    assert "its chapter, docs/02_echo_consumer.md, shows every line to type" in sentences
+    assert "then run `python3 workshop.py check`" in sentences
+    assert "  added    chat/consumers.py\n" in files
+    assert "  changed  mysite/asgi.py\n" in files
     assert "tests/" not in out
 
 
@@ -99,6 +165,10 @@ def remove_the_folder(workbench: Path) -> None:
     for path in sorted(workbench.rglob("*"), reverse=True):
         path.rmdir() if path.is_dir() else path.unlink()
     workbench.rmdir()
+
+
+# The line add_a_syntax_error adds to the views of step 01, where step 02 starts: after them and a blank line.
+ROOM_LIST = len((STEPS_DIR / "01_http" / "chat" / "views.py").read_text(encoding="utf-8").splitlines()) + 2
 
 
 def add_a_syntax_error(workbench: Path) -> None:
@@ -122,8 +192,8 @@ BROKEN = [
     (remove_the_folder, "check", "workbench/ does not exist yet. `python3 workshop.py start 01` creates it"),
     (remove_the_folder, "compare", "workbench/ does not exist yet."),
     (remove_the_folder, "run workbench", "workbench/ does not exist yet."),
-    (add_a_syntax_error, "check", "workbench/chat/views.py, line 19: '(' was never closed in `def room_list(request:`"),
-    (add_a_syntax_error, "run workbench", "workbench/chat/views.py, line 19: '(' was never closed"),
+    (add_a_syntax_error, "check", f"views.py, line {ROOM_LIST}: '(' was never closed in `def room_list(request:`"),
+    (add_a_syntax_error, "run workbench", f"workbench/chat/views.py, line {ROOM_LIST}: '(' was never closed"),
     (delete_manage_py, "check", "workbench/ has no manage.py, which every step has, so Django cannot load it."),
     (forget_the_step, "check", "workbench/ does not say which step it is at"),
     (add_a_binary_file, "compare", "workbench/chat/static/chat/logo.png is not UTF-8 text."),
@@ -159,15 +229,208 @@ def test_check_runs_the_tests_that_load_even_if_one_file_does_not(tmp_path):
 def test_behaviours_are_test_names_in_plain_words_failures_first():
     cases = [
         CaseResult("tests.test_echo", "test_message_is_echoed_to_the_sender", "passed", ""),
-        CaseResult("tests.test_handshake", "test_foreign_origin_is_refused[http://evil.example]", "failed", ""),
+        CaseResult("tests.test_handshake", "test_foreign_origin_is_refused[http://evil.example]", "failed", "no"),
         CaseResult("tests.test_handshake", "test_foreign_origin_is_refused[http://other.example]", "passed", ""),
-        CaseResult("", "tests.test_bad_input", "failed", "ModuleNotFoundError: No module named 'chat.messages'"),
-        CaseResult("tests.test_room_page", "test_room_page_links_back_to_the_index", "skipped", ""),
+        CaseResult("", "tests.test_bad_input", "failed", "there is no module chat.messages yet"),
+        CaseResult("tests.test_room_page", "test_room_page_links_back_to_the_index", "skipped", "no browser"),
     ]
 
     assert behaviours(cases) == [
-        ("failed", "foreign origin is refused (fails for http://evil.example)"),
-        ("failed", "tests/test_bad_input.py cannot be loaded: ModuleNotFoundError: No module named 'chat.messages'"),
-        ("skipped", "room page links back to the index"),
-        ("passed", "message is echoed to the sender"),
+        ("failed", "foreign origin is refused (fails for http://evil.example)", "no"),
+        ("failed", "tests/test_bad_input.py cannot be loaded", "there is no module chat.messages yet"),
+        ("skipped", "room page links back to the index", "no browser"),
+        ("passed", "message is echoed to the sender", ""),
     ]
+
+
+def test_the_summary_gives_each_reason_once_above_the_behaviours_that_fail_for_it(capsys):
+    cases = [
+        CaseResult("tests.test_index_page", "test_index_page_offers_a_form", "failed", 'no element with id="a"'),
+        CaseResult("tests.test_room_page", "test_room_page_shows_the_name", "failed", "no template chat/room.html"),
+        CaseResult("tests.test_index_page", "test_a_first_visit_shows_no_error", "passed", ""),
+        CaseResult("tests.test_room_page", "test_room_page_links_back", "failed", "no template chat/room.html"),
+    ]
+
+    workshop.print_summary("step 01_http on workbench/", cases)
+
+    assert capsys.readouterr().out == (
+        "\nstep 01_http on workbench/: 1 of 4 behaviours work\n"
+        'This fails: no element with id="a"\n'
+        "  FAIL  index page offers a form\n"
+        "These fail: no template chat/room.html\n"
+        "  FAIL  room page shows the name\n"
+        "  FAIL  room page links back\n"
+        "This works:\n"
+        "  ok    a first visit shows no error\n"
+    )
+
+
+def report(*lines: str) -> str:
+    """A failure as pytest's JUnit report has it with --tb=short: where it happened, then the `E ` lines."""
+    return "tests/test_index_page.py:8: in test_index_page_offers_a_focused_room_name_form\n    ...\n" + "".join(
+        f"E   {line}\n" if line != "--" else "\nThe above exception was the direct cause of the following:\n"
+        for line in lines
+    )
+
+
+REASONS = [
+    (
+        report("assert 400 == 200", " +  where 400 = <HttpResponseBadRequest status_code=400>.status_code"),
+        "the server refused the host name: ALLOWED_HOSTS in mysite/settings.py does not allow it (HTTP 400)",
+    ),
+    (
+        report("django.core.exceptions.DisallowedHost: Invalid HTTP_HOST header: 'chat.example'."),
+        "the server refused the host name: ALLOWED_HOSTS in mysite/settings.py does not allow it (HTTP 400)",
+    ),
+    (
+        report("ModuleNotFoundError: No module named 'chat.routing'"),
+        "there is no module chat.routing yet: write chat/routing.py",
+    ),
+    (
+        report("ModuleNotFoundError: No module named 'channels_redis'"),
+        "Python finds no module named channels_redis: is it misspelt?",
+    ),
+    (
+        report("ImportError: cannot import name 'PATTERN' from 'chat.room_names' (/tmp/x/chat/room_names.py)"),
+        "chat/room_names.py has no PATTERN yet, so it cannot be imported (or the import misspells it)",
+    ),
+    (
+        report("AttributeError: module 'chat.views' has no attribute 'room'"),
+        "chat/views.py has no room yet (or it is spelt differently where it is used)",
+    ),
+    (
+        report("django.template.exceptions.TemplateDoesNotExist: chat/index.html"),
+        "Django finds no template chat/index.html: chat/templates/chat/index.html, with 'chat' in INSTALLED_APPS",
+    ),
+    (
+        report(
+            "django.urls.exceptions.NoReverseMatch: Reverse for 'room' not found. "
+            "'room' is not a valid view function or pattern name."
+        ),
+        "no URL is named 'room': chat/urls.py needs path(..., name=\"room\")",
+    ),
+    (
+        report('AssertionError: the page has no element with id="room-form"', "assert None is not None"),
+        'the page has no element with id="room-form"',
+    ),
+    (
+        report(
+            "KeyError: 'room'",
+            "--",
+            "django.core.exceptions.ImproperlyConfigured: URL route '<room:room_name>/' uses invalid converter 'room'.",
+        ),
+        "no path converter named 'room' is registered (register_converter) when the URLs load",
+    ),
+    (
+        report("redis.exceptions.ConnectionError: Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+        "Redis is not reachable at 127.0.0.1:6379: start one (`redis-server --port 6379`), "
+        "or have mysite/settings.py read REDIS_URL",
+    ),
+    (
+        report("OSError: Multiple exceptions: [Errno 111] Connect call failed ('127.0.0.1', 6391)"),
+        "Redis is not reachable at 127.0.0.1:6391: start one (`redis-server --port 6391`), "
+        "or have mysite/settings.py read REDIS_URL",
+    ),
+    (
+        report("assert 'letters, digits' in ''", " +  where '' = Element(tag='p').text"),
+        "assert 'letters, digits' in ''",
+    ),
+    (
+        report("ValueError: first", "--", "RuntimeError: the one that counts", "with a second line"),
+        "RuntimeError: the one that counts",
+    ),
+    (
+        report(
+            "Failed: `manage.py migrate --noinput` failed:",
+            "Traceback (most recent call last):",
+            '  File "manage.py", line 22, in <module>',
+            "django.core.exceptions.AppRegistryNotReady: Apps aren't loaded yet.",
+        ),
+        "AppRegistryNotReady: Apps aren't loaded yet.",
+    ),
+    (
+        report(
+            "AssertionError: Locator expected to be visible",
+            "Call log:",
+            '  - waiting for locator("#chat-log li")',
+        ),
+        "Locator expected to be visible (the browser waited for #chat-log li)",
+    ),
+    (
+        report("assert " + "x" * 200 + " == 1"),
+        "assert " + "x" * 100 + "...",
+    ),
+]
+
+
+@pytest.mark.parametrize(("failure", "reason"), REASONS, ids=[reason[:40] for _, reason in REASONS])
+def test_a_failure_is_explained_in_one_line_from_its_report(failure, reason):
+    assert workshop.plain_reason(failure) == reason
+
+
+def test_a_failure_read_from_the_junit_report_carries_its_reason_and_its_traceback():
+    failure = report("django.template.exceptions.TemplateDoesNotExist: chat/room.html")
+    case = ET.fromstring(
+        f'<testcase classname="tests.test_room_page" name="test_room_page_shows_the_room_name[lobby]">'
+        f'<failure message="TemplateDoesNotExist">{failure}</failure></testcase>'
+    )
+
+    assert CaseResult.from_junit(case) == (
+        "tests.test_room_page",
+        "test_room_page_shows_the_room_name[lobby]",
+        "failed",
+        "Django finds no template chat/room.html: chat/templates/chat/room.html, with 'chat' in INSTALLED_APPS",
+        failure,
+    )
+
+
+@pytest.fixture
+def no_redis(monkeypatch):
+    """A machine without Redis: no REDIS_URL, and no redis-server to start."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    def none_found(python):
+        raise workshop.WorkshopError(workshop.REDIS_MISSING)
+
+    monkeypatch.setattr(workshop, "find_redis_server", none_found)
+
+
+def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
+    """Have pytest and the server succeed without running; the environment each would have had, in order."""
+    environments = []
+    passed = [CaseResult("tests.test_echo", "test_message_is_echoed_to_the_sender", "passed", "")]
+    counts = {"tests": 1, "failures": 0, "errors": 0, "skipped": 0}
+
+    def check_run(python, folder, env):
+        environments.append(env)
+        return 0, passed, ""
+
+    def test_run(python, folder, env):
+        environments.append(env)
+        return 0, counts, 0.0, passed
+
+    def server_run(command, **options):
+        environments.append(options.get("env", {}))
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(workshop, "run_pytest_quietly", check_run)
+    monkeypatch.setattr(workshop, "run_pytest", test_run)
+    monkeypatch.setattr(workshop.subprocess, "run", server_run)
+    return environments
+
+
+@pytest.mark.parametrize("command", ["check", "run workbench", "test STEP"])
+@pytest.mark.parametrize("step", ["01", "02", "03"])
+def test_only_the_steps_that_use_redis_need_it(workbench, no_redis, monkeypatch, capsys, command, step):
+    workshop.main(["reset", step])
+    environments = pretend_to_run(monkeypatch)
+    capsys.readouterr()
+
+    code = workshop.main(command.replace("STEP", step).split())
+
+    if workshop.resolve_step(step) in workshop.STEPS_WITHOUT_REDIS:
+        assert code == 0, capsys.readouterr().err
+        assert environments and all("REDIS_URL" not in env for env in environments)
+    else:
+        assert code == 2
+        assert "steps 03 onwards need a Redis server" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 from channels.testing import HttpCommunicator
 from django.core.management import call_command, get_commands
+from pages import element
 
 from mysite.asgi import application
 
@@ -18,4 +19,4 @@ async def test_asgi_application_serves_the_pages():
     response = await communicator.get_response()
 
     assert response["status"] == 200
-    assert b'id="room-name-input"' in response["body"]
+    assert element(response["body"].decode(), "room-name-input").tag == "input"
