@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -103,6 +104,15 @@ class WorkshopError(Exception):
     """A problem the attendee can fix; the message says how."""
 
 
+# What else stops this script besides Ctrl+C: an IDE's stop button (SIGTERM), a closed terminal (SIGHUP), Ctrl+Break
+# on Windows, which has neither of the others.
+STOP_SIGNALS = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGBREAK") if hasattr(signal, name)]
+# On Linux and macOS each child runs in a process group of its own, so that stopping it reaches what it started too
+# (runserver's autoreloader serves from a second process; a suite's tests start servers). Windows has no such
+# groups to signal: taskkill /T stops a process tree there.
+OWN_PROCESS_GROUP = {} if os.name == "nt" else {"process_group": 0}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workshop.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +154,69 @@ def main(argv: list[str] | None = None) -> int:
     except WorkshopError as error:
         print(f"\nworkshop: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nworkshop: stopped, and so is everything it started", file=sys.stderr)
+        return 130
+
+
+def stop_like_ctrl_c(*signals: int) -> None:
+    """Turn these signals into KeyboardInterrupt, so that the servers this script started are stopped on the way out.
+
+    Left alone, SIGTERM and SIGHUP end Python at once and the servers keep running, holding their ports. Once one
+    has arrived, further ones are ignored, so that a second Ctrl+C cannot cut the stopping short.
+    """
+
+    def stop(signal_number: int, frame: object) -> None:
+        for each in (signal.SIGINT, *signals):
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for each in (signal.SIGINT, *signals):
+        signal.signal(each, stop)
+
+
+@contextlib.contextmanager
+def child_process(command: list[str], **options):
+    """A process started with Popen's options, stopped with everything it started when the block ends."""
+    process = subprocess.Popen(command, **options, **OWN_PROCESS_GROUP)
+    try:
+        yield process
+    finally:
+        stop_process_tree(process)
+
+
+def run_to_the_end(command: list[str], **options) -> int:
+    """Run command and return its exit code; stop it and what it started if this script is stopped meanwhile."""
+    with child_process(command, **options) as process:
+        return process.wait()
+
+
+def stop_process_tree(process: subprocess.Popen, seconds: float = 10) -> None:
+    if os.name == "nt":
+        if process.poll() is None:
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True)
+        process.wait()
+        return
+    # SIGINT first, as Ctrl+C in a terminal would send it: pytest then runs its teardown, which stops the servers
+    # the tests started, and servers shut down cleanly. Whatever is still there after that is killed.
+    for signal_number in (signal.SIGINT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal_number)
+        if process_group_ended(process, seconds):
+            return
+
+
+def process_group_ended(process: subprocess.Popen, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=seconds)
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def supported_pythons() -> str:
@@ -223,12 +296,7 @@ def run(project: Path, port: int) -> int:
         subprocess.run([python, "manage.py", "create_demo_users"], cwd=project)
     with redis_environment(python, project.name not in STEPS_WITHOUT_REDIS) as env:
         print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
-        try:
-            return subprocess.run(
-                [python, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=project, env=env
-            ).returncode
-        except KeyboardInterrupt:
-            return 0
+        return run_to_the_end([python, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=project, env=env)
 
 
 def bench(argv: list[str]) -> int:
@@ -236,7 +304,7 @@ def bench(argv: list[str]) -> int:
     python = str(ensure_venv())
     arguments = argv[argv.index("bench") + 1 :]
     with redis_environment(python, True) as env:
-        return subprocess.run([python, str(ROOT / "bench" / "bench.py"), *arguments], env=env).returncode
+        return run_to_the_end([python, str(ROOT / "bench" / "bench.py"), *arguments], env=env)
 
 
 def test(suites: list[tuple[str, Path]], repository_checks: bool, list_behaviours: bool = False) -> int:
@@ -256,7 +324,7 @@ def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dic
     with tempfile.TemporaryDirectory() as scratch:
         junit = Path(scratch) / "junit.xml"
         started = time.monotonic()
-        code = subprocess.run([python, "-m", "pytest", f"--junitxml={junit}"], cwd=folder, env=env).returncode
+        code = run_to_the_end([python, "-m", "pytest", f"--junitxml={junit}"], cwd=folder, env=env)
         elapsed = time.monotonic() - started
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         cases = []
@@ -285,15 +353,13 @@ def redis_environment(python: str, needed: bool):
     with tempfile.TemporaryDirectory() as data:
         log = Path(data) / "redis.log"
         options = ["--bind", "127.0.0.1", "--port", str(port), "--logfile", str(log), "--save", ""]
-        process = subprocess.Popen([server, *options], cwd=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+        with child_process(
+            [server, *options], cwd=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as process:
             wait_for_redis(port, process, log)
             print(f"workshop: started {Path(server).name} on port {port} for this command", flush=True)
             env.update(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_SERVER=server)
             yield env
-        finally:
-            process.terminate()
-            process.wait()
 
 
 def find_redis_server(python: str) -> str:
@@ -328,7 +394,6 @@ def wait_for_redis(port: int, process: subprocess.Popen, log: Path, seconds: flo
             if connection.recv(16).startswith(b"+PONG"):
                 return
         time.sleep(0.05)
-    process.terminate()
     raise WorkshopError(f"{Path(process.args[0]).name} did not answer on port {port} within {seconds:.0f} seconds.")
 
 
@@ -836,4 +901,5 @@ def require_loadable(workbench: Path) -> None:
 
 
 if __name__ == "__main__":
+    stop_like_ctrl_c(*STOP_SIGNALS)
     sys.exit(main())
