@@ -52,6 +52,8 @@ VENV = ROOT / ".venv"
 REQUIREMENTS = ROOT / "requirements.txt"
 # Every package requirements.txt pulls in, pinned for each supported Python and system; written by `lock`.
 LOCK = ROOT / "requirements.lock"
+# pytest plugins workshop.py loads into every suite it runs; playwright_driver.py says why.
+PLUGINS = ROOT / "tests"
 CONFIG = json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))
 STEPS = [step["slug"] for step in CONFIG["steps"]]
 # Everything else (later steps, the workbench, the repository checks that run step suites) gets Redis.
@@ -324,7 +326,8 @@ def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dic
     with tempfile.TemporaryDirectory() as scratch:
         junit = Path(scratch) / "junit.xml"
         started = time.monotonic()
-        code = run_to_the_end([python, "-m", "pytest", f"--junitxml={junit}"], cwd=folder, env=env)
+        command = [python, "-m", "pytest", "-p", "playwright_driver", f"--junitxml={junit}"]
+        code = run_to_the_end(command, cwd=folder, env=with_plugins(env))
         elapsed = time.monotonic() - started
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         cases = []
@@ -334,6 +337,11 @@ def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dic
                     counts[key] += int(suite.get(key, 0))
                 cases.extend(CaseResult.from_junit(case) for case in suite.iter("testcase"))
     return code, counts, elapsed, cases
+
+
+def with_plugins(env: dict[str, str]) -> dict[str, str]:
+    """env with the folder of the pytest plugins workshop.py loads into each suite (tests/) on PYTHONPATH."""
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(PLUGINS), env.get("PYTHONPATH")]))}
 
 
 @contextlib.contextmanager

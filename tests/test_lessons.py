@@ -1,11 +1,14 @@
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from helpers import missing, python_in
-from workshop import STEP_PAIRS, STEPS_DIR, CaseResult, project_with_tests, step_files
+from helpers import missing
+from workshop import STEP_PAIRS, STEPS_DIR, CaseResult, project_with_tests, step_files, with_plugins
 
 TEST_FUNCTION = re.compile(r"^(?:async )?def (test_\w+)", re.MULTILINE)
 
@@ -39,7 +42,10 @@ def test_a_steps_new_tests_fail_on_the_previous_steps_code(old, new, tmp_path):
     passing, all_skipped = [], {}
     for index, path in enumerate(lesson_files):
         junit = tmp_path / f"{index}.xml"
-        code = python_in(previous_code, "-m", "pytest", "-x", "-q", f"--junitxml={junit}", path).returncode
+        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "playwright_driver", f"--junitxml={junit}", path]
+        code = subprocess.run(
+            command, cwd=previous_code, env=with_plugins(dict(os.environ)), capture_output=True
+        ).returncode
         # Exit code 1: some test failed; 2: the file could not even be collected (e.g. a missing module).
         if code in (1, 2):
             continue
