@@ -13,15 +13,17 @@ import pytest
 
 
 def driver_problem() -> str | None:
-    """Why Playwright's Node.js cannot run here, or None when it can."""
+    """Why Playwright's Node.js cannot run here, and what to install, or None when it can run."""
     try:
         from playwright._impl._driver import compute_driver_executable
 
         node, _ = compute_driver_executable()
         result = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60)
+        problem = None if result.returncode == 0 else (result.stderr or result.stdout).strip()
     except Exception as error:  # no Playwright, no Node.js in it, or one this system cannot execute
-        return str(error)
-    return None if result.returncode == 0 else (result.stderr or result.stdout).strip()
+        problem = str(error)
+    fix = "install the library it names (Debian, Ubuntu: sudo apt-get install libatomic1)"
+    return problem and f"Playwright's driver cannot start here: {problem}. To run the browser tests, {fix}"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -30,9 +32,5 @@ def pytest_collection_modifyitems(config, items):
         return
     problem = driver_problem()
     if problem:
-        fix = "install the library it names (Debian, Ubuntu: sudo apt-get install libatomic1)"
-        skip = pytest.mark.skip(
-            reason=f"Playwright's driver cannot start here: {problem}. To run the browser tests, {fix}"
-        )
         for item in browser_tests:
-            item.add_marker(skip)
+            item.add_marker(pytest.mark.skip(reason=problem))

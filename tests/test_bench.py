@@ -11,6 +11,7 @@ import pytest
 
 from bench.bench import add_arguments, check_plot, write_plot
 from helpers import missing
+from playwright_driver import driver_problem
 from workshop import ROOT
 
 COLUMNS = (
@@ -136,6 +137,8 @@ def test_a_png_plot_is_the_svg_drawn_by_chromium(tmp_path):
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="40"><rect width="64" height="40" fill="red"/></svg>'
     )
+    if problem := driver_problem():
+        missing(problem)
     try:
         check_plot(tmp_path / "plot.png")
     except SystemExit as no_browser:
