@@ -279,6 +279,8 @@ def lock() -> int:
     python = str(ensure_venv())
     compile_lock = [
         *("-m", "uv", "pip", "compile", "--quiet", "--universal", "--only-binary", ":all:", "--no-python-downloads"),
+        # Trust the certificates the system trusts, as pip does, not only uv's own: behind a proxy that matters.
+        "--system-certs",
         *("--python-version", CONFIG["python"]["oldest"], "--custom-compile-command", LOCK_COMMAND),
         *(REQUIREMENTS.name, "--output-file", LOCK.name),
     ]

@@ -27,7 +27,8 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", re.MULTILINE)
 
 def uv_compile(*args: str) -> subprocess.CompletedProcess:
     """`uv pip compile` with wheels only, using the Python that runs the tests and never downloading another."""
-    options = ["--quiet", "--no-header", "--no-annotate", "--no-python-downloads", "--only-binary", ":all:"]
+    options = ["--quiet", "--no-header", "--no-annotate", "--no-python-downloads", "--system-certs"]
+    options += ["--only-binary", ":all:"]
     return subprocess.run(
         [sys.executable, "-m", "uv", "pip", "compile", *options, *args], capture_output=True, text=True
     )
@@ -62,7 +63,8 @@ def test_the_lock_installs_from_wheels_alone(python, system, package_index):
 def test_the_check_notices_a_release_without_a_wheel(package_index):
     # autobahn 26.10.2, the release daphne pulled in before the lock, has no wheel for Python 3.15 on Windows.
     result = subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--no-python-downloads", "--only-binary", ":all:"]
+        [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--no-python-downloads", "--system-certs"]
+        + ["--only-binary", ":all:"]
         + ["--no-deps", "--python-version", "3.15", "--python-platform", SYSTEMS["windows-amd64"], "-"],
         input="autobahn==26.10.2\n",
         capture_output=True,
