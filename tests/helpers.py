@@ -16,3 +16,17 @@ def missing(message: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+def driver_problem() -> str | None:
+    """Why Playwright's driver, a Node.js program, cannot run here, and what to install, or None when it can run."""
+    try:
+        from playwright._impl._driver import compute_driver_executable
+
+        node, _ = compute_driver_executable()
+        result = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=60)
+        problem = None if result.returncode == 0 else (result.stderr or result.stdout).strip()
+    except Exception as error:  # no Playwright, no Node.js in it, or one this system cannot execute
+        problem = str(error)
+    fix = "install the library it names (Debian, Ubuntu: sudo apt-get install libatomic1)"
+    return problem and f"Playwright's driver cannot start here: {problem}. To run the browser tests, {fix}"

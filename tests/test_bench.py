@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from bench.bench import add_arguments, check_plot, write_plot
-from helpers import missing
+from helpers import driver_problem, missing
 from workshop import ROOT
 
 COLUMNS = (
@@ -136,6 +136,8 @@ def test_a_png_plot_is_the_svg_drawn_by_chromium(tmp_path):
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="40"><rect width="64" height="40" fill="red"/></svg>'
     )
+    if problem := driver_problem():
+        missing(problem)
     try:
         check_plot(tmp_path / "plot.png")
     except SystemExit as no_browser:

@@ -93,7 +93,7 @@ def write_certificate(folder: Path) -> Path:
     """A self-signed certificate for 127.0.0.1 with its key, where the site expects them; returns the certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)

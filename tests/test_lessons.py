@@ -1,10 +1,12 @@
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import python_in
-from workshop import STEP_PAIRS, STEPS_DIR, project_with_tests, step_files
+from helpers import missing
+from workshop import STEP_PAIRS, STEPS_DIR, project_with_tests, read_junit, step_files
 
 TEST_FUNCTION = re.compile(r"^(?:async )?def (test_\w+)", re.MULTILINE)
 
@@ -13,26 +15,44 @@ def names_of_tests(path: Path) -> set[str]:
     return set(TEST_FUNCTION.findall(path.read_text(encoding="utf-8"))) if path.exists() else set()
 
 
-def lesson_test_files(old: Path, new: Path) -> list[str]:
-    """The test files in which a step adds tests: together they describe what the step teaches."""
-    return [
-        path
+def new_tests(old: Path, new: Path) -> dict[str, list[str]]:
+    """The tests a step adds, by file: together they describe what the step teaches."""
+    added = {
+        path: sorted(names_of_tests(new / path) - names_of_tests(old / path))
         for path in step_files(new)
-        if path.startswith("tests/test_") and names_of_tests(new / path) - names_of_tests(old / path)
-    ]
+        if path.startswith("tests/test_")
+    }
+    return {path: names for path, names in added.items() if names}
+
+
+def outcomes_by_file(junit: Path) -> dict[str, set[str]]:
+    """passed, failed or skipped, for the tests of each file in pytest's report; a file that cannot load fails."""
+    outcomes: dict[str, set[str]] = {}
+    for case in read_junit(junit)[1]:
+        module = case.module or case.name  # a file that could not be loaded is reported under its module's name
+        outcomes.setdefault(module.replace(".", "/") + ".py", set()).add(case.outcome)
+    return outcomes
 
 
 @pytest.mark.parametrize(("old", "new"), STEP_PAIRS, ids=[new for _, new in STEP_PAIRS])
 def test_a_steps_new_tests_fail_on_the_previous_steps_code(old, new, tmp_path):
+    """Each file in which a step adds tests has one of them fail on the step before: it tests the lesson."""
     previous_code = project_with_tests(STEPS_DIR / old, STEPS_DIR / new, tmp_path / old)
-    lesson_files = lesson_test_files(STEPS_DIR / old, STEPS_DIR / new)
+    lessons = new_tests(STEPS_DIR / old, STEPS_DIR / new)
+    junit = tmp_path / "junit.xml"
+    test_ids = [f"{path}::{name}" for path, names in lessons.items() for name in names]
 
-    # Exit code 1: some test failed; 2: the file could not even be collected (e.g. a missing module).
-    passing = [
-        path
-        for path in lesson_files
-        if python_in(previous_code, "-m", "pytest", "-x", "-q", path).returncode not in (1, 2)
-    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}", *test_ids], cwd=previous_code, capture_output=True
+    )
 
-    assert lesson_files, f"{new} adds no test"
+    assert lessons, f"{new} adds no test"
+    assert junit.exists(), f"pytest did not run {new}'s tests on {old}:\n{run.stdout.decode(errors='replace')}"
+    outcomes = outcomes_by_file(junit)
+    assert sorted(set(lessons) - set(outcomes)) == [], "pytest reported nothing for these files"
+    passing = [path for path in lessons if "failed" not in outcomes[path] and "passed" in outcomes[path]]
     assert passing == [], f"these {new} test files already pass on {old}, so they do not test the lesson"
+    # A file whose every new test was skipped (no browser, say) proves nothing either way.
+    all_skipped = [path for path in lessons if outcomes[path] == {"skipped"}]
+    if all_skipped:
+        missing(f"cannot tell whether these {new} tests fail on {old}: every one was skipped: {all_skipped}")
