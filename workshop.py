@@ -426,8 +426,18 @@ def report(results: list[tuple[str, int, dict[str, int], float, list[CaseResult]
         totals["skipped"] += counts["skipped"]
         result = "ok" if suite_ok else ("skipped under CI" if code == 0 and counts["skipped"] else "FAILED")
         print(f"{name:<24}{counts['tests']:>7}{failed:>8}{counts['skipped']:>9}{elapsed:>9.1f}  {result}")
+    print_slowest(results)
     print(f"\ntotal: {totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
     return 0 if ok else 1
+
+
+def print_slowest(results: list[tuple[str, int, dict[str, int], float, list[CaseResult]]], count: int = 10) -> None:
+    """The tests that took longest, where a faster feedback loop would start."""
+    cases = sorted(((case, name) for name, *_, cases in results for case in cases), key=lambda item: -item[0].seconds)
+    if cases:
+        print(f"\nthe {min(count, len(cases))} slowest tests:")
+    for case, suite in cases[:count]:
+        print(f"{case.seconds:>8.1f} s  {suite}: {case.module.replace('.', '/')}.py::{case.name}")
 
 
 def suite_passed(code: int, tests: int, skipped: int) -> bool:
@@ -443,6 +453,7 @@ class CaseResult(NamedTuple):
     outcome: str  # passed, failed or skipped
     reason: str  # why it failed, or its file could not be loaded, in plain words (see plain_reason); why it skipped
     report: str = ""  # pytest's report of a failure: the traceback
+    seconds: float = 0.0  # how long it took, set-up and tear-down included
 
     @classmethod
     def from_junit(cls, case: ET.Element) -> CaseResult:
@@ -453,7 +464,8 @@ class CaseResult(NamedTuple):
             reason = plain_reason(report)
         else:
             reason = next((child.get("message", "") for child in case if child.tag == "skipped"), "")
-        return cls(case.get("classname", ""), case.get("name", ""), outcome, reason, report)
+        seconds = float(case.get("time") or 0)
+        return cls(case.get("classname", ""), case.get("name", ""), outcome, reason, report, seconds)
 
 
 def behaviours(cases: list[CaseResult]) -> list[tuple[str, str, str]]:
