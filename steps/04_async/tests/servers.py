@@ -98,10 +98,11 @@ async def eventually(condition, seconds=5):
 
 
 def redis_server_binary():
-    binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
+    binary = os.environ.get("REDIS_SERVER") or shutil.which("redis-server") or shutil.which("valkey-server")
     if not binary:
         message = (
-            "redis-server is not installed: run `python workshop.py test` from the repository root, or install Redis."
+            "no redis-server or valkey-server: run `python workshop.py test` from the repository root, which finds "
+            "or installs one, or install Redis."
         )
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
