@@ -506,6 +506,14 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
         "the server refused the host name: ALLOWED_HOSTS in mysite/settings.py does not allow it (HTTP 400)",
     ),
     (
+        re.compile(r"Django can only handle ASGI/HTTP connections, not websocket"),
+        "mysite/asgi.py serves HTTP only: its ProtocolTypeRouter needs a 'websocket' entry with the chat's routes",
+    ),
+    (
+        re.compile(r"\bassert 500 == 200\b"),
+        "the server failed with an exception (HTTP 500): the details below show which",
+    ),
+    (
         re.compile(r"\bassert 404 == 200\b"),
         "no page at that address (HTTP 404): chat/urls.py has no path for it, or mysite/urls.py no include",
     ),
@@ -586,7 +594,12 @@ def plain_reason(report: str, width: int = 110) -> str:
     selector = re.search(r'waiting for (?:locator|get_by_\w+)\("(?P<selector>[^"]+)"\)', text)
     if selector and selector["selector"] not in line:
         line += f" (the browser waited for {selector['selector']})"
-    return shorten(line, width)
+    return shorten(SERVED_AT.sub("", ROOM_OF_A_TEST.sub("<room>", line)), width)
+
+
+# What differs from one browser test to the next: the server's port and the test's own room.
+SERVED_AT = re.compile(r"http://127\.0\.0\.1:\d+")
+ROOM_OF_A_TEST = re.compile(r"\broom-[0-9a-f]{8}\b")
 
 
 def print_summary(name: str, cases: list[CaseResult]) -> None:
@@ -900,7 +913,7 @@ def start_workbench(name: str, workbench: Path) -> int:
     for kind, path in code:
         print(f"  {kind:<9}{path}")
     if tests:
-        print(f"\nThe step's {tests} test files are not listed: you do not type them, check brings its own.")
+        print(f"\nThe {tests} test files the step adds or changes are not listed: check brings its own tests.")
     print(f"`{command_line('compare')}` shows what is left to type, `{command_line('run', 'workbench')}` serves it.")
     return 0
 

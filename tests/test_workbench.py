@@ -360,6 +360,18 @@ REASONS = [
         report("assert " + "x" * 200 + " == 1"),
         "assert " + "x" * 100 + "...",
     ),
+    (
+        report("ValueError: Django can only handle ASGI/HTTP connections, not websocket."),
+        "mysite/asgi.py serves HTTP only: its ProtocolTypeRouter needs a 'websocket' entry with the chat's routes",
+    ),
+    (
+        report("assert 500 == 200", " +  where 500 = <HttpResponseServerError status_code=500>.status_code"),
+        "the server failed with an exception (HTTP 500): the details below show which",
+    ),
+    (  # the same reason whatever the test's port and room, so that it is said once for them all
+        report("AssertionError: http://127.0.0.1:49431/chat/room-3b438a43/ has no element #connection-status"),
+        "/chat/<room>/ has no element #connection-status",
+    ),
 ]
 
 
@@ -371,7 +383,7 @@ def test_a_failure_is_explained_in_one_line_from_its_report(failure, reason):
 def test_a_failure_read_from_the_junit_report_carries_its_reason_and_its_traceback():
     failure = report("django.template.exceptions.TemplateDoesNotExist: chat/room.html")
     case = ET.fromstring(
-        f'<testcase classname="tests.test_room_page" name="test_room_page_shows_the_room_name[lobby]">'
+        f'<testcase classname="tests.test_room_page" name="test_room_page_shows_the_room_name[lobby]" time="1.25">'
         f'<failure message="TemplateDoesNotExist">{failure}</failure></testcase>'
     )
 
@@ -381,6 +393,7 @@ def test_a_failure_read_from_the_junit_report_carries_its_reason_and_its_traceba
         "failed",
         "Django finds no template chat/room.html: chat/templates/chat/room.html, with 'chat' in INSTALLED_APPS",
         failure,
+        1.25,
     )
 
 

@@ -16,7 +16,7 @@ async def open_index(page, server):
 
 async def open_room(page, server, room_name):
     await page.goto(f"{server.url}/chat/{room_name}/")
-    await assert_on_page(page, "#connection-status", "#chat-message-input")
+    await assert_on_page(page, "#connection-status", "#chat-log", "#chat-message-input")
     await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
     await expect(page.locator("#chat-message-input")).to_be_focused()
 
