@@ -972,11 +972,11 @@ def run_pytest_quietly(python: str, folder: Path, env: dict[str, str]) -> tuple[
         # A file, not a pipe: a server a test started and left running cannot keep it open and this waiting.
         with output.open("wb") as sink, output.open("rb") as source:
             command = [python, "-m", "pytest", "-q", f"--junitxml={junit}"]
-            process = subprocess.Popen(command, cwd=folder, env=env, stdout=sink, stderr=subprocess.STDOUT)
-            while process.poll() is None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=0.2)
-                progress.feed(source.read())
+            with child_process(command, cwd=folder, env=env, stdout=sink, stderr=subprocess.STDOUT) as process:
+                while process.poll() is None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        process.wait(timeout=0.2)
+                    progress.feed(source.read())
             progress.feed(source.read(), final=True)
         _, cases = read_junit(junit)
     return process.returncode, cases, progress.rest
