@@ -70,7 +70,8 @@ def test_a_steps_new_tests_fail_on_the_previous_steps_code(old, new, tmp_path):
     assert lessons, f"{new} adds no test"
     assert junit.exists(), f"pytest did not run {new}'s tests on {old}:\n{run.stdout.decode(errors='replace')}"
     outcomes = outcomes_by_file(junit)
-    assert sorted(set(lessons) - set(outcomes)) == [], "pytest reported nothing for these files"
+    said = run.stdout.decode(errors="replace")[-3000:]
+    assert sorted(set(lessons) - set(outcomes)) == [], f"pytest reported nothing for these files; it said:\n{said}"
     passing = [path for path in lessons if "failed" not in outcomes[path] and "passed" in outcomes[path]]
     assert passing == [], f"these {new} test files already pass on {old}, so they do not test the lesson"
     # A file whose every new test was skipped (no browser, say) proves nothing either way.

@@ -403,7 +403,7 @@ def no_redis(monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
 
     def none_found(python):
-        raise workshop.WorkshopError(workshop.REDIS_MISSING)
+        raise workshop.WorkshopError(workshop.redis_missing())
 
     monkeypatch.setattr(workshop, "find_redis_server", none_found)
 
@@ -426,9 +426,13 @@ def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
         environments.append(options.get("env", {}))
         return subprocess.CompletedProcess(command, 0)
 
+    def run_to_the_end(command, **options):
+        return server_run(command, **options).returncode
+
     monkeypatch.setattr(workshop, "run_pytest_quietly", check_run)
     monkeypatch.setattr(workshop, "run_pytest", test_run)
     monkeypatch.setattr(workshop.subprocess, "run", server_run)
+    monkeypatch.setattr(workshop, "run_to_the_end", run_to_the_end)
     return environments
 
 
