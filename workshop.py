@@ -506,6 +506,10 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
         "the server refused the host name: ALLOWED_HOSTS in mysite/settings.py does not allow it (HTTP 400)",
     ),
     (
+        re.compile(r"assert '[\w.]+' == 'daphne'"),
+        "runserver is not daphne's: put 'daphne' first in INSTALLED_APPS in mysite/settings.py",
+    ),
+    (
         re.compile(r"Django can only handle ASGI/HTTP connections, not websocket"),
         "mysite/asgi.py serves HTTP only: its ProtocolTypeRouter needs a 'websocket' entry with the chat's routes",
     ),

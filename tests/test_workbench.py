@@ -361,6 +361,10 @@ REASONS = [
         "assert " + "x" * 100 + "...",
     ),
     (
+        report("assert 'django.contrib.staticfiles' == 'daphne'"),
+        "runserver is not daphne's: put 'daphne' first in INSTALLED_APPS in mysite/settings.py",
+    ),
+    (
         report("ValueError: Django can only handle ASGI/HTTP connections, not websocket."),
         "mysite/asgi.py serves HTTP only: its ProtocolTypeRouter needs a 'websocket' entry with the chat's routes",
     ),
