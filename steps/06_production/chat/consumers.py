@@ -1,3 +1,4 @@
+import asyncio
 import json
 import logging
 import re
@@ -75,6 +76,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.to_save = asyncio.Queue()
+        self.saver = asyncio.create_task(self.save_and_broadcast())
         # Joined before reading, so a message saved meanwhile comes in the history, as an event, or both.
         after = after_number(self.scope["query_string"])
         latest = self.room.messages.filter(number__gt=after).select_related("author").order_by("-number")
@@ -88,6 +91,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.history_end = message.number
 
     async def disconnect(self, code):
+        if hasattr(self, "to_save"):
+            self.to_save.put_nowait(None)  # the saver saves what it still holds, then stops
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -106,22 +111,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except InvalidMessage as error:
             await self.send(text_data=json.dumps({"error": str(error)}))
             return
-        message = await save_message(self.room, self.user, body)
-        event = {"type": "chat.message", "frame": as_frame(message), "sent_at": time.time()}
-        await self.channel_layer.group_send(self.room_group_name, event)
+        self.to_save.put_nowait(body)
+
+    async def save_and_broadcast(self):
+        """Saves and broadcasts the socket's messages in the order they came, in a task of their own: meanwhile
+        the socket goes on delivering the room's messages instead of waiting for the database."""
+        try:
+            while (body := await self.to_save.get()) is not None:
+                message = await save_message(self.room, self.user, body)
+                event = {"type": "chat.message", "frame": as_frame(message), "sent_at": time.time()}
+                await self.channel_layer.group_send(self.room_group_name, event)
+        except REDIS_ERRORS as error:
+            await self.lost_redis(error, self.base_send)
 
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         except REDIS_ERRORS as error:
-            logger.error(
-                "Redis is not reachable at REDIS_URL=%s (%s). Start redis-server, or set REDIS_URL to a running one.",
-                settings.REDIS_URL,
-                error,
-            )
-            # Refuses a handshake, closes an open socket; either way this process leaves the socket's groups.
-            await send({"type": "websocket.close", "code": REDIS_UNREACHABLE})
-            await self.leave_groups_without_redis()
+            await self.lost_redis(error, send)
+
+    async def lost_redis(self, error, send):
+        logger.error(
+            "Redis is not reachable at REDIS_URL=%s (%s). Start redis-server, or set REDIS_URL to a running one.",
+            settings.REDIS_URL,
+            error,
+        )
+        # Refuses a handshake, closes an open socket; either way this process leaves the socket's groups.
+        await send({"type": "websocket.close", "code": REDIS_UNREACHABLE})
+        await self.leave_groups_without_redis()
 
     async def dispatch(self, message):
         # Channels closes stale database connections, in a thread, before every handler. Delivering a chat

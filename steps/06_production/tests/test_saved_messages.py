@@ -1,3 +1,4 @@
+import asyncio
 import time
 from datetime import datetime, timezone
 
@@ -7,6 +8,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.db.backends.utils import CursorWrapper
 
+from chat import consumers
 from chat.consumers import HISTORY_LENGTH, as_frame
 from chat.models import Message, Room
 
@@ -164,3 +166,27 @@ async def test_admin_lists_the_rooms(admin_client, open_socket, room_name):
     html = (await sync_to_async(admin_client.get)("/admin/chat/room/")).content.decode()
 
     assert room_name in html
+
+
+async def test_a_socket_goes_on_receiving_while_its_own_message_is_being_saved(open_socket, room_name, monkeypatch):
+    saving, saved = asyncio.Event(), asyncio.Event()
+    save = consumers.save_message
+
+    async def slow_save(*args):
+        saving.set()
+        await saved.wait()
+        return await save(*args)
+
+    monkeypatch.setattr(consumers, "save_message", slow_save)
+    sender = await open_socket(room_name)
+    await sender.send_json_to({"message": "takes a while to save"})
+    await asyncio.wait_for(saving.wait(), 5)
+    frame = {"id": 99, "number": 99, "author": "bob", "message": "from bob", "created": "2026-01-01T00:00:00+00:00"}
+
+    await get_channel_layer().group_send(
+        f"chat_{room_name}", {"type": "chat.message", "frame": frame, "sent_at": time.time()}
+    )
+
+    assert (await sender.receive_json_from())["message"] == "from bob"
+    saved.set()
+    assert (await sender.receive_json_from())["message"] == "takes a while to save"
