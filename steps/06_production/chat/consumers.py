@@ -61,6 +61,7 @@ def as_frame(message):
 
 class ChatConsumer(AsyncWebsocketConsumer):
     groups_joined = ()
+    to_save = None  # the socket's messages the saver has yet to save and broadcast, once connect starts it
 
     async def connect(self):
         self.user = self.scope["user"]
@@ -91,8 +92,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.history_end = message.number
 
     async def disconnect(self, code):
-        if hasattr(self, "to_save"):
-            self.to_save.put_nowait(None)  # the saver saves what it still holds, then stops
+        self.stop_saving()
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -123,6 +123,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_send(self.room_group_name, event)
         except REDIS_ERRORS as error:
             await self.lost_redis(error, self.base_send)
+        except Exception:
+            # Otherwise the socket would go on accepting messages that nothing saves.
+            logger.exception("%s: closed a socket whose message could not be saved", self.room_group_name)
+            await self.close()
+
+    def stop_saving(self):
+        """The saver saves what it still holds, then stops."""
+        if self.to_save is not None:
+            self.to_save.put_nowait(None)
 
     async def __call__(self, scope, receive, send):
         try:
@@ -138,6 +147,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         # Refuses a handshake, closes an open socket; either way this process leaves the socket's groups.
         await send({"type": "websocket.close", "code": REDIS_UNREACHABLE})
+        self.stop_saving()
         await self.leave_groups_without_redis()
 
     async def dispatch(self, message):

@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError
 from django.db.backends.utils import CursorWrapper
 
 from chat import consumers
@@ -190,3 +191,17 @@ async def test_a_socket_goes_on_receiving_while_its_own_message_is_being_saved(o
     assert (await sender.receive_json_from())["message"] == "from bob"
     saved.set()
     assert (await sender.receive_json_from())["message"] == "takes a while to save"
+
+
+async def test_a_socket_whose_message_cannot_be_saved_is_closed_with_a_log_line(open_socket, monkeypatch, caplog):
+    async def failing_save(*args):
+        raise DatabaseError("database or disk is full")
+
+    monkeypatch.setattr(consumers, "save_message", failing_save)
+    socket = await open_socket()
+
+    await socket.send_json_to({"message": "nowhere to keep it"})
+
+    assert (await socket.receive_output())["type"] == "websocket.close"
+    [record] = [record for record in caplog.records if record.name == "chat.consumers"]
+    assert "could not be saved" in record.getMessage() and str(record.exc_info[1]) == "database or disk is full"
