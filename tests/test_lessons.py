@@ -2,7 +2,9 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -12,10 +14,15 @@ from workshop import STEP_PAIRS, STEPS_DIR, project_with_tests, read_junit, step
 TEST_FUNCTION = re.compile(r"^(?:async )?def (test_\w+)", re.MULTILINE)
 # A pytest plugin, written beside the previous step's code, that runs only the tests named in NEW_TESTS.
 # (Naming them on the command line would stop pytest at the first file that cannot even be loaded.)
+# Once one of a file's tests has failed, it skips the file's others: one failure is all the check needs, and on the
+# previous step's code most tests fail only when a timeout runs out.
 ONLY_NEW_TESTS = """
 import os
 
+import pytest
+
 NEW_TESTS = set(os.environ["NEW_TESTS"].split())
+failed_files = set()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,6 +31,16 @@ def pytest_collection_modifyitems(config, items):
 
     config.hook.pytest_deselected(items=[item for item in items if not is_new(item)])
     items[:] = [item for item in items if is_new(item)]
+
+
+def pytest_runtest_setup(item):
+    if item.nodeid.split("::")[0] in failed_files:
+        pytest.skip("another test of this file has failed already")
+
+
+def pytest_runtest_logreport(report):
+    if report.failed:
+        failed_files.add(report.nodeid.split("::")[0])
 """
 
 
@@ -50,22 +67,41 @@ def outcomes_by_file(junit: Path) -> dict[str, set[str]]:
     return outcomes
 
 
-@pytest.mark.parametrize(("old", "new"), STEP_PAIRS, ids=[new for _, new in STEP_PAIRS])
-def test_a_steps_new_tests_fail_on_the_previous_steps_code(old, new, tmp_path):
-    """Each file in which a step adds tests has one of them fail on the step before: it tests the lesson."""
-    previous_code = project_with_tests(STEPS_DIR / old, STEPS_DIR / new, tmp_path / old)
-    lessons = new_tests(STEPS_DIR / old, STEPS_DIR / new)
-    junit = tmp_path / "junit.xml"
-    (previous_code / "only_new_tests.py").write_text(ONLY_NEW_TESTS, encoding="utf-8")
-    new_test_ids = " ".join(f"{path}::{name}" for path, names in lessons.items() for name in names)
+class LessonRun(NamedTuple):
+    lessons: dict[str, list[str]]
+    junit: Path
+    finished: Future
 
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "only_new_tests", "--continue-on-collection-errors"]
-        + [f"--junitxml={junit}", *lessons],
-        cwd=previous_code,
-        env={**os.environ, "NEW_TESTS": new_test_ids},
-        capture_output=True,
-    )
+
+@pytest.fixture(scope="module")
+def lesson_runs(tmp_path_factory):
+    """Each step's new tests run on the previous step's code, every step at once: most of their time is waiting."""
+    with ThreadPoolExecutor(max_workers=len(STEP_PAIRS)) as pool:
+        runs = {}
+        for old, new in STEP_PAIRS:
+            folder = tmp_path_factory.mktemp(new)
+            previous_code = project_with_tests(STEPS_DIR / old, STEPS_DIR / new, folder / old)
+            lessons = new_tests(STEPS_DIR / old, STEPS_DIR / new)
+            junit = folder / "junit.xml"
+            (previous_code / "only_new_tests.py").write_text(ONLY_NEW_TESTS, encoding="utf-8")
+            new_test_ids = " ".join(f"{path}::{name}" for path, names in lessons.items() for name in names)
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "only_new_tests", "--continue-on-collection-errors"]
+            finished = pool.submit(
+                subprocess.run,
+                [*command, f"--junitxml={junit}", *lessons],
+                cwd=previous_code,
+                env={**os.environ, "NEW_TESTS": new_test_ids},
+                capture_output=True,
+            )
+            runs[new] = LessonRun(lessons, junit, finished)
+        yield runs
+
+
+@pytest.mark.parametrize(("old", "new"), STEP_PAIRS, ids=[new for _, new in STEP_PAIRS])
+def test_a_steps_new_tests_fail_on_the_previous_steps_code(old, new, lesson_runs):
+    """Each file in which a step adds tests has one of them fail on the step before: it tests the lesson."""
+    lessons, junit, finished = lesson_runs[new]
+    run = finished.result()
 
     assert lessons, f"{new} adds no test"
     assert junit.exists(), f"pytest did not run {new}'s tests on {old}:\n{run.stdout.decode(errors='replace')}"
