@@ -16,10 +16,15 @@ def files(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def workbench(tmp_path, monkeypatch):
-    """A workbench in a temporary folder, whose checks run with this interpreter; steps/ must stay as it was."""
+    """A workbench in a temporary folder, whose checks run with this interpreter; steps/ must stay as it was.
+
+    Its checks leave out the browser tests, which the steps' own suites run: what check reports is the same without
+    them, and each would start a browser and a server.
+    """
     folder = tmp_path / "workbench"
     monkeypatch.setattr(workshop, "WORKBENCH", folder)
     monkeypatch.setattr(workshop, "ensure_venv", lambda: Path(sys.executable))
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--ignore=tests/test_browser.py")
     steps_before = files(STEPS_DIR)
     yield folder
     assert files(STEPS_DIR) == steps_before
