@@ -119,12 +119,6 @@ def room_subscriptions(redis_url, room_name):
         return dict(client.pubsub_numsub(channel))[channel]
 
 
-def subscribed_channels(redis_url):
-    """The channels anything listens to in Redis: on a private Redis, what the one server's layer has joined."""
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        return client.pubsub_channels()
-
-
 async def eventually(condition, seconds=5):
     """Waits until condition() is true, checking every 50 ms; fails after seconds."""
     deadline = time.monotonic() + seconds
