@@ -9,6 +9,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chat.limits import BURST, MESSAGES_PER_SECOND
+from chat.models import Message
 from servers import daphne, eventually, room_subscriptions
 
 SENDING_TOO_FAST = 4008
@@ -19,6 +20,11 @@ async def outputs_until_closed(communicator):
     while not outputs or outputs[-1]["type"] != "websocket.close":
         outputs.append(await communicator.receive_output())
     return outputs
+
+
+async def saved(count):
+    while await Message.objects.acount() < count:
+        await asyncio.sleep(0.05)
 
 
 async def test_socket_sending_far_too_fast_is_told_why_and_closed(open_socket, caplog):
@@ -33,6 +39,8 @@ async def test_socket_sending_far_too_fast_is_told_why_and_closed(open_socket, c
     [warning] = [record for record in caplog.records if record.levelno == logging.WARNING]
     accepted = int(re.search(r"after (\d+) messages", warning.getMessage())[1])
     assert BURST <= accepted < BURST * 2
+    # The messages it sent before the limit are saved after the close: the test ends once they are, not during a save.
+    await asyncio.wait_for(saved(accepted), 5)
 
 
 async def test_the_rest_of_the_room_keeps_chatting_after_a_flooder_is_closed(open_socket):
