@@ -330,20 +330,27 @@ def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
     with redis_environment(python, any(name not in STEPS_WITHOUT_REDIS for name, _ in suites)) as env:
         for name, folder in suites:
             print(f"\n===== {name} =====", flush=True)
-            results.append((name, *run_pytest(python, folder, env)))
+            options = [] if folder == ROOT else PROCESSES_PER_SUITE  # the repository checks set their own
+            results.append((name, *run_pytest(python, folder, env, options)))
     return report(results)
 
 
 # Suites side by side: as many as the machine has cores, and two at least, since much of a suite's time is spent
 # waiting for the servers and browsers its tests start. More than that and each one's waits grow long.
 SUITES_AT_ONCE = max(2, os.cpu_count() or 1)
+# A suite run by itself spreads its test files over two processes (pytest-xdist), each with a test database, server
+# and browser of its own: the browser tests in one, most of the rest in the other. A whole file stays in one process,
+# so its module fixtures are made once. Suites side by side already keep the cores busy, one process each.
+PROCESSES_PER_SUITE = ["-n", "2", "--dist", "loadfile"] if (os.cpu_count() or 1) > 1 else []
 
 
-def run_pytest(python: str, folder: Path, env: dict[str, str]) -> tuple[int, dict[str, int], float, list[CaseResult]]:
+def run_pytest(
+    python: str, folder: Path, env: dict[str, str], options: list[str]
+) -> tuple[int, dict[str, int], float, list[CaseResult]]:
     with tempfile.TemporaryDirectory() as scratch:
         junit = Path(scratch) / "junit.xml"
         started = time.monotonic()
-        code = run_to_the_end([python, "-m", "pytest", f"--junitxml={junit}"], cwd=folder, env=env)
+        code = run_to_the_end([python, "-m", "pytest", f"--junitxml={junit}", *options], cwd=folder, env=env)
         elapsed = time.monotonic() - started
         counts, cases = read_junit(junit)
     return code, counts, elapsed, cases
