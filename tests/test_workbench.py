@@ -429,7 +429,7 @@ def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
         environments.append(env)
         return 0, passed, ""
 
-    def test_run(python, folder, env):
+    def test_run(python, folder, env, options):
         environments.append(env)
         return 0, counts, 0.0, passed
 
