@@ -53,8 +53,9 @@ MAX_PROCESSES = 16
 MAX_FLOOD = 50_000
 MAX_IDLE = 600
 DEFAULT_FLOOD = 5_000
-# A PNG plot is the SVG drawn by headless Chromium: Debian's where there is one, else the one Playwright downloads.
-DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+# A PNG plot is the SVG drawn by headless Chromium: Debian's headless shell or full Chromium where there is one, else
+# the one Playwright downloads (None: Playwright's choice).
+DEBIAN_CHROMIUMS = [Path("/usr/bin/chromium-headless-shell"), Path("/usr/bin/chromium")]
 # Headless on a machine without a display, a GPU or a way out: nothing to set up, update or sync.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -65,7 +66,10 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-NO_BROWSER = "no browser to draw a PNG: sudo apt-get install chromium, or python -m playwright install chromium"
+NO_BROWSER = (
+    "no browser to draw a PNG: sudo apt-get install chromium-headless-shell, "
+    "or python -m playwright install --only-shell chromium"
+)
 COLUMNS = [
     "target",
     "rooms × clients",
@@ -799,31 +803,36 @@ def check_plot(path: Path) -> None:
     if path.suffix not in (".svg", ".png"):
         raise SystemExit("bench: --plot writes an .svg or a .png file")
     if path.suffix == ".png":
-        from playwright.sync_api import sync_playwright
-
-        with sync_playwright() as playwright:
-            if not chromium(playwright).exists():
-                raise SystemExit(f"bench: {NO_BROWSER}, or draw an .svg")
+        with headless_chromium():
+            pass
 
 
-def chromium(playwright) -> Path:
-    return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else Path(playwright.chromium.executable_path)
+@contextlib.contextmanager
+def headless_chromium():
+    from playwright.sync_api import Error, sync_playwright
+
+    with sync_playwright() as playwright:
+        executable = next((path for path in DEBIAN_CHROMIUMS if path.exists()), None)
+        try:
+            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        except Error as error:
+            if "Executable doesn't exist" not in error.message:
+                raise
+            raise SystemExit(f"bench: {NO_BROWSER}, or draw an .svg") from None
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def write_plot(svg: str, path: Path) -> None:
     if path.suffix != ".png":
         path.write_text(svg, encoding="utf-8")
         return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(playwright), headless=True, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page()
-            page.set_content(f'<body style="margin: 0">{svg}</body>')
-            page.locator("svg").screenshot(path=path)
-        finally:
-            browser.close()
+    with headless_chromium() as browser:
+        page = browser.new_page()
+        page.set_content(f'<body style="margin: 0">{svg}</body>')
+        page.locator("svg").screenshot(path=path)
 
 
 def resolve_step(name: str) -> Path:
