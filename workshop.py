@@ -335,9 +335,9 @@ def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
     return report(results)
 
 
-# Suites side by side: as many as the machine has cores, and two at least, since much of a suite's time is spent
-# waiting for the servers and browsers its tests start. More than that and each one's waits grow long.
-SUITES_AT_ONCE = max(2, os.cpu_count() or 1)
+# Suites side by side: one more than the machine has cores. Much of a suite's time is spent waiting for the servers
+# and browsers its tests start, so one suite alone keeps less than half a core busy; the extra one fills those waits.
+SUITES_AT_ONCE = (os.cpu_count() or 1) + 1
 # A suite run by itself spreads its test files over two processes (pytest-xdist), each with a test database, server
 # and browser of its own: the browser tests in one, most of the rest in the other. A whole file stays in one process,
 # so its module fixtures are made once. Suites side by side already keep the cores busy, one process each.
