@@ -336,7 +336,8 @@ def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
 
 
 # Suites side by side: one more than the machine has cores. Much of a suite's time is spent waiting for the servers
-# and browsers its tests start, so one suite alone keeps less than half a core busy; the extra one fills those waits.
+# and browsers its tests start (on 2 cores, one suite alone left 40 to 60% of the CPU idle); the extra one fills
+# those waits.
 SUITES_AT_ONCE = (os.cpu_count() or 1) + 1
 # A suite run by itself spreads its test files over two processes (pytest-xdist), each with a test database, server
 # and browser of its own: the browser tests in one, most of the rest in the other. A whole file stays in one process,
