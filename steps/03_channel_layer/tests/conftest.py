@@ -7,7 +7,7 @@ from django.conf import settings
 
 from sockets import handshake
 
-pytest_plugins = ["browser"]
+pytest_plugins = ["browser", "servers"]
 
 
 @pytest.fixture(autouse=True, scope="session")

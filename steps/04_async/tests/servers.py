@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 
 from browser import accepts_connections, free_port, missing
 
@@ -80,6 +81,16 @@ def start_daphnes(count, tmp_path, env, options):
         for port, process, log in started:
             wait_until_listening(port, process, log)
         yield [f"ws://127.0.0.1:{port}" for port in ports]
+
+
+@pytest.fixture(scope="session")
+def daphne_servers(tmp_path_factory):
+    """Two daphne processes serving this step with the suite's Redis, for the tests that only need a server to reach.
+
+    The tests share them, since starting a daphne takes about a second. Yields their ws:// base URLs.
+    """
+    with daphnes(2, tmp_path_factory.mktemp("daphne_servers"), settings.REDIS_URL) as urls:
+        yield urls
 
 
 def room_subscriptions(redis_url, room_name):

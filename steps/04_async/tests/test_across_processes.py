@@ -1,6 +1,5 @@
 import asyncio
 import json
-from contextlib import ExitStack
 
 from django.conf import settings
 from websockets.asyncio.client import connect
@@ -14,33 +13,25 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
 """
 
 
-def two_servers(tmp_path, settings_module="mysite.settings"):
-    stack = ExitStack()
-    urls = stack.enter_context(daphnes(2, tmp_path, settings.REDIS_URL, settings_module))
-    return stack, urls
-
-
 def websocket(base_url, room_name):
     origin = base_url.replace("ws://", "http://")
     return connect(f"{base_url}/ws/chat/{room_name}/", origin=origin, open_timeout=5)
 
 
-async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(tmp_path, room_name):
-    stack, (first, second) = two_servers(tmp_path)
-    with stack:
-        async with websocket(first, room_name) as alice, websocket(second, room_name) as bob:
-            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
-            await alice.send(json.dumps({"message": "across processes"}))
+async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(room_name, daphne_servers):
+    first, second = daphne_servers
+    async with websocket(first, room_name) as alice, websocket(second, room_name) as bob:
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
+        await alice.send(json.dumps({"message": "across processes"}))
 
-            assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "across processes"}
-            assert json.loads(await asyncio.wait_for(alice.recv(), 5)) == {"message": "across processes"}
-        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+        assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "across processes"}
+        assert json.loads(await asyncio.wait_for(alice.recv(), 5)) == {"message": "across processes"}
+    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
 
 
 async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name):
     (tmp_path / "in_memory_settings.py").write_text(IN_MEMORY_SETTINGS)
-    stack, (first, second) = two_servers(tmp_path, "in_memory_settings")
-    with stack:
+    with daphnes(2, tmp_path, settings.REDIS_URL, "in_memory_settings") as (first, second):
         async with websocket(first, room_name) as alice, websocket(second, room_name) as bob:
             await alice.send(json.dumps({"message": "stays in one process"}))
 

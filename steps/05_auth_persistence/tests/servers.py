@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 
 from browser import accepts_connections, free_port, missing
 
@@ -110,6 +111,16 @@ def site_cookie(site):
     Its user is not a demo user: the browser tests set the demo users' passwords, which ends their sessions.
     """
     return session_cookie(site, "carol")
+
+
+@pytest.fixture(scope="session")
+def daphne_servers(tmp_path_factory, site):
+    """Two daphne processes serving this step with the suite's Redis, for the tests that only need a server to reach.
+
+    The tests share them, since starting a daphne takes about a second. Yields their ws:// base URLs.
+    """
+    with daphnes(2, tmp_path_factory.mktemp("daphne_servers"), settings.REDIS_URL, site) as urls:
+        yield urls
 
 
 def room_subscriptions(redis_url, room_name):

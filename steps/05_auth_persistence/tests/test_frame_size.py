@@ -6,7 +6,7 @@ from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from servers import daphne, eventually, room_subscriptions
+from servers import eventually, room_subscriptions
 
 DAPHNE_MAX_MESSAGE_BYTES = 1024 * 1024
 
@@ -17,16 +17,16 @@ def websocket(base_url, room_name, cookie):
     return connect(url, origin=origin, additional_headers={"Cookie": cookie}, open_timeout=5, max_size=None)
 
 
-async def test_frame_over_daphnes_cap_closes_only_the_socket_that_sent_it(tmp_path, room_name, site, site_cookie):
-    with daphne(tmp_path, settings.REDIS_URL, site) as server:
-        async with websocket(server, room_name, site_cookie) as sender:
-            async with websocket(server, room_name, site_cookie) as listener:
-                async with websocket(server, room_name, site_cookie) as oversized:
-                    await oversized.send("x" * (DAPHNE_MAX_MESSAGE_BYTES + 1))
-                    with pytest.raises(ConnectionClosed):
-                        await asyncio.wait_for(oversized.recv(), 5)
+async def test_frame_over_daphnes_cap_closes_only_the_socket_that_sent_it(room_name, daphne_servers, site_cookie):
+    server = daphne_servers[0]
+    async with websocket(server, room_name, site_cookie) as sender:
+        async with websocket(server, room_name, site_cookie) as listener:
+            async with websocket(server, room_name, site_cookie) as oversized:
+                await oversized.send("x" * (DAPHNE_MAX_MESSAGE_BYTES + 1))
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(oversized.recv(), 5)
 
-                await sender.send(json.dumps({"message": "still here"}))
+            await sender.send(json.dumps({"message": "still here"}))
 
-                assert json.loads(await asyncio.wait_for(listener.recv(), 5))["message"] == "still here"
-        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+            assert json.loads(await asyncio.wait_for(listener.recv(), 5))["message"] == "still here"
+    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)

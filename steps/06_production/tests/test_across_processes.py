@@ -1,6 +1,5 @@
 import asyncio
 import json
-from contextlib import ExitStack
 
 from django.conf import settings
 from websockets.asyncio.client import connect
@@ -12,12 +11,6 @@ from browser_test_settings import *  # noqa: F403
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 """
-
-
-def two_servers(tmp_path, site, settings_module=None):
-    stack = ExitStack()
-    urls = stack.enter_context(daphnes(2, tmp_path, settings.REDIS_URL, site, settings_module))
-    return stack, urls
 
 
 def websocket(base_url, room_name, cookie, query=""):
@@ -34,22 +27,20 @@ async def numbers_of(socket, count):
     return [json.loads(await asyncio.wait_for(socket.recv(), 5))["number"] for _ in range(count)]
 
 
-async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(tmp_path, room_name, site, site_cookie):
-    stack, (first, second) = two_servers(tmp_path, site)
-    with stack:
-        async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
-            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
-            await alice.send(json.dumps({"message": "across processes"}))
+async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(room_name, daphne_servers, site_cookie):
+    first, second = daphne_servers
+    async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
+        await alice.send(json.dumps({"message": "across processes"}))
 
-            assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "across processes"
-            assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "across processes"
-        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+        assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "across processes"
+        assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "across processes"
+    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
 
 
 async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name, site, site_cookie):
     (tmp_path / "in_memory_settings.py").write_text(IN_MEMORY_SETTINGS)
-    stack, (first, second) = two_servers(tmp_path, site, "in_memory_settings")
-    with stack:
+    with daphnes(2, tmp_path, settings.REDIS_URL, site, "in_memory_settings") as (first, second):
         async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
             # Bob's echo comes after his history, which would hold a message saved before it was read.
             await bob.send(json.dumps({"message": "bob is here"}))
@@ -63,24 +54,23 @@ async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name, site,
 
 
 async def test_messages_saved_by_two_processes_at_once_are_numbered_without_gaps_and_caught_up_exactly(
-    tmp_path, room_name, site, site_cookie
+    room_name, daphne_servers, site_cookie
 ):
     sent_by_each = 15
-    stack, (first, second) = two_servers(tmp_path, site)
-    with stack:
-        async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
-            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
+    first, second = daphne_servers
+    async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)
 
-            async def send_all(socket, name):
-                for number in range(sent_by_each):
-                    await socket.send(json.dumps({"message": f"{name} {number}"}))
+        async def send_all(socket, name):
+            for number in range(sent_by_each):
+                await socket.send(json.dumps({"message": f"{name} {number}"}))
 
-            await asyncio.gather(send_all(alice, "alice"), send_all(bob, "bob"))
-            # Each socket gets every message once, from both processes. (Reading them all also lets the sockets close
-            # at once: a client that leaves frames unread keeps the close waiting for its timeout.)
-            every_number = list(range(1, 2 * sent_by_each + 1))
-            assert sorted(await numbers_of(alice, 2 * sent_by_each)) == every_number
-            assert sorted(await numbers_of(bob, 2 * sent_by_each)) == every_number
+        await asyncio.gather(send_all(alice, "alice"), send_all(bob, "bob"))
+        # Each socket gets every message once, from both processes. (Reading them all also lets the sockets close
+        # at once: a client that leaves frames unread keeps the close waiting for its timeout.)
+        every_number = list(range(1, 2 * sent_by_each + 1))
+        assert sorted(await numbers_of(alice, 2 * sent_by_each)) == every_number
+        assert sorted(await numbers_of(bob, 2 * sent_by_each)) == every_number
 
-        async with websocket(second, room_name, site_cookie, query="after=7") as late:
-            assert await numbers_of(late, 2 * sent_by_each - 7) == list(range(8, 2 * sent_by_each + 1))
+    async with websocket(second, room_name, site_cookie, query="after=7") as late:
+        assert await numbers_of(late, 2 * sent_by_each - 7) == list(range(8, 2 * sent_by_each + 1))

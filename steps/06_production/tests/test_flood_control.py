@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chat.limits import BURST, MESSAGES_PER_SECOND
 from chat.models import Message
-from servers import daphne, eventually, room_subscriptions
+from servers import eventually, room_subscriptions
 
 SENDING_TOO_FAST = 4008
 
@@ -61,16 +61,16 @@ async def test_the_rest_of_the_room_keeps_chatting_after_a_flooder_is_closed(ope
     assert flood == sorted(flood, key=lambda message: int(message.split()[1]))
 
 
-async def test_through_daphne_the_flooder_gets_the_consumers_close_code(tmp_path, room_name, site, site_cookie):
-    with daphne(tmp_path, settings.REDIS_URL, site) as server:
-        origin = server.replace("ws://", "http://")
-        headers = {"Cookie": site_cookie}
-        async with connect(f"{server}/ws/chat/{room_name}/", origin=origin, additional_headers=headers) as flooder:
-            for number in range(BURST * 2):
-                await flooder.send(json.dumps({"message": f"flood {number}"}))
+async def test_through_daphne_the_flooder_gets_the_consumers_close_code(room_name, daphne_servers, site_cookie):
+    server = daphne_servers[0]
+    origin = server.replace("ws://", "http://")
+    headers = {"Cookie": site_cookie}
+    async with connect(f"{server}/ws/chat/{room_name}/", origin=origin, additional_headers=headers) as flooder:
+        for number in range(BURST * 2):
+            await flooder.send(json.dumps({"message": f"flood {number}"}))
 
-            with pytest.raises(ConnectionClosed) as closed:
-                while True:
-                    await asyncio.wait_for(flooder.recv(), 5)
-            assert closed.value.rcvd.code == SENDING_TOO_FAST
-            await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(flooder.recv(), 5)
+        assert closed.value.rcvd.code == SENDING_TOO_FAST
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
