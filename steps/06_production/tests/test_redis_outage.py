@@ -74,6 +74,17 @@ async def test_open_socket_is_closed_and_leaves_its_groups_when_redis_goes_away(
     assert groups_of_this_process() == {}
 
 
+@pytest.fixture(scope="module")
+def private_redis_and_daphne(tmp_path_factory, site):
+    """A Redis of this module's own, which its tests restart, and a daphne using it: the tests share the two.
+
+    Yields the Redis and the daphne's ws:// base URL.
+    """
+    folder = tmp_path_factory.mktemp("private_redis")
+    with PrivateRedis(folder) as redis_server, daphne(folder, redis_server.url, site) as server:
+        yield redis_server, server
+
+
 def websocket(base_url, room_name, cookie):
     origin = base_url.replace("ws://", "http://")
     return connect(
@@ -81,36 +92,36 @@ def websocket(base_url, room_name, cookie):
     )
 
 
-async def test_new_sockets_chat_again_after_redis_restarts(tmp_path, room_name, site, site_cookie):
-    with PrivateRedis(tmp_path) as redis_server, daphne(tmp_path, redis_server.url, site) as server:
-        async with websocket(server, room_name, site_cookie) as before:
-            await before.send(json.dumps({"message": "before the restart"}))
-            assert json.loads(await asyncio.wait_for(before.recv(), 5))["message"] == "before the restart"
-            # Restarted while a socket is open, the layer's listener finds out at once and reconnects by itself. In a
-            # process with no socket open, the next handshake and the listener would both reconnect, and
-            # channels_redis then fails that handshake now and then (docs/03_channel_layer.md, "readuntil()").
-            redis_server.stop()
-            redis_server.start()
-            await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 1)
+async def test_new_sockets_chat_again_after_redis_restarts(room_name, private_redis_and_daphne, site_cookie):
+    redis_server, server = private_redis_and_daphne
+    async with websocket(server, room_name, site_cookie) as before:
+        await before.send(json.dumps({"message": "before the restart"}))
+        assert json.loads(await asyncio.wait_for(before.recv(), 5))["message"] == "before the restart"
+        # Restarted while a socket is open, the layer's listener finds out at once and reconnects by itself. In a
+        # process with no socket open, the next handshake and the listener would both reconnect, and
+        # channels_redis then fails that handshake now and then (docs/03_channel_layer.md, "readuntil()").
+        redis_server.stop()
+        redis_server.start()
+        await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 1)
 
-        async with websocket(server, room_name, site_cookie) as alice, websocket(server, room_name, site_cookie) as bob:
-            # Both sockets join the room first, with the history so far: the message before the restart.
-            assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "before the restart"
-            assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "before the restart"
-            await alice.send(json.dumps({"message": "back again"}))
+    async with websocket(server, room_name, site_cookie) as alice, websocket(server, room_name, site_cookie) as bob:
+        # Both sockets join the room first, with the history so far: the message before the restart.
+        assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "before the restart"
+        assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "before the restart"
+        await alice.send(json.dumps({"message": "back again"}))
 
-            assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "back again"
-        await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
+        assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "back again"
+    await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
 
 
-async def test_open_sockets_chat_again_once_redis_is_back(tmp_path, room_name, site, site_cookie):
-    with PrivateRedis(tmp_path) as redis_server, daphne(tmp_path, redis_server.url, site) as server:
-        async with websocket(server, room_name, site_cookie) as alice, websocket(server, room_name, site_cookie) as bob:
-            redis_server.stop()
-            redis_server.start()
-            await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 1)
+async def test_open_sockets_chat_again_once_redis_is_back(room_name, private_redis_and_daphne, site_cookie):
+    redis_server, server = private_redis_and_daphne
+    async with websocket(server, room_name, site_cookie) as alice, websocket(server, room_name, site_cookie) as bob:
+        redis_server.stop()
+        redis_server.start()
+        await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 1)
 
-            await alice.send(json.dumps({"message": "still here"}))
+        await alice.send(json.dumps({"message": "still here"}))
 
-            assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "still here"
-        await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
+        assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "still here"
+    await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
