@@ -143,9 +143,13 @@ def site(tmp_path_factory, django_db_setup, django_db_blocker):
     """The site the servers in child processes share, with its database.
 
     That database starts as a copy of the test database, which pytest-django has migrated already: migrating another
-    in a process of its own takes about a second.
+    in a process of its own takes about a second. pytest-django makes no test database when no test of the session
+    uses one (as in `pytest tests/test_browser.py`); then the site's is migrated.
     """
     site = Site(tmp_path_factory.mktemp("site"))
+    if not connection.creation.is_in_memory_db(connection.settings_dict["NAME"]):
+        site.manage("migrate", "--noinput")
+        return site
     with django_db_blocker.unblock(), contextlib.closing(sqlite3.connect(site.database)) as copy:
         connection.ensure_connection()
         connection.connection.backup(copy)
