@@ -6,9 +6,26 @@ from pathlib import Path
 import pytest
 
 
-def python_in(folder: Path, *args: str) -> subprocess.CompletedProcess:
+def python_in(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run this interpreter with args inside folder, capturing its output as text."""
-    return subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True)
+    return subprocess.run([sys.executable, *args], cwd=folder, env=env, capture_output=True, text=True)
+
+
+OWN_DATABASE_SETTINGS = """\
+from mysite.settings import *  # noqa: F403
+
+DATABASES = {{"default": {{**DATABASES["default"], "NAME": {database!r}}}}}  # noqa: F405
+"""
+
+
+def with_own_database(folder: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment env (default: this one) for a step's manage.py, with the step's settings except for the
+    database: a new file in folder, not the db.sqlite3 an attendee develops with."""
+    settings = folder / "own_database_settings.py"
+    settings.write_text(OWN_DATABASE_SETTINGS.format(database=str(folder / "db.sqlite3")))
+    env = dict(os.environ if env is None else env)
+    python_path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    return {**env, "DJANGO_SETTINGS_MODULE": settings.stem, "PYTHONPATH": python_path}
 
 
 def missing(message: str) -> None:

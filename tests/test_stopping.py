@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import with_own_database
 from workshop import ROOT, free_port
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="Windows has no SIGTERM or SIGHUP to send")
@@ -60,8 +61,10 @@ def eventually(condition, seconds: float) -> bool:
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_stopped_run_leaves_no_server_behind(signal_name, tmp_path):
     port = free_port()
-    # Without REDIS_URL, run starts a Redis server of its own, which must stop too.
-    env = {name: value for name, value in os.environ.items() if name not in ("REDIS_URL", "REDIS_SERVER")}
+    # Without REDIS_URL, run starts a Redis server of its own, which must stop too. It migrates and serves a
+    # database of its own, not step 03's db.sqlite3.
+    without_redis = {name: value for name, value in os.environ.items() if name not in ("REDIS_URL", "REDIS_SERVER")}
+    env = with_own_database(tmp_path, without_redis)
     log = tmp_path / "run.log"
     command = [sys.executable, "workshop.py", "run", "03", "--port", str(port)]
     with log.open("w") as output:
