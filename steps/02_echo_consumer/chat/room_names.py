@@ -1,7 +1,9 @@
 """The one rule for room names, used by every route that takes one.
 
 A name starts with an ASCII letter or digit, then letters, digits, '.', '_' or '-': at most 90
-characters, so the channel-layer group name built from it stays under the 100-character limit.
+characters. From step 03 on, each room's channel-layer group is named chat_<name>. The pub/sub layer
+of the steps takes any group name, but Channels' in-memory layer and the tutorial's RedisChannelLayer
+take only those characters, fewer than 100 of them: the rule keeps rooms working on any layer.
 """
 
 PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,89}"

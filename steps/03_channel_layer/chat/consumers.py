@@ -1,9 +1,12 @@
 import json
+import logging
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import WebsocketConsumer
 
 from .messages import InvalidMessage, read_message
+
+logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(WebsocketConsumer):
@@ -25,4 +28,8 @@ class ChatConsumer(WebsocketConsumer):
         async_to_sync(self.channel_layer.group_send)(self.room_group_name, event)
 
     def chat_message(self, event):
+        if not isinstance(event.get("message"), str):
+            # Anyone who can reach Redis can publish to the group: an event need not be what receive sent.
+            logger.warning("%s: ignored a malformed chat.message event", self.room_group_name)
+            return
         self.send(text_data=json.dumps({"message": event["message"]}))

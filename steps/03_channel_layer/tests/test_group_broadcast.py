@@ -1,6 +1,14 @@
+import pytest
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from servers import eventually, room_subscriptions
+
+# Anyone who can reach Redis can publish to a room's group, so the consumers cannot count on an event's shape.
+MALFORMED_EVENTS = {
+    "no message": {"type": "chat.message"},
+    "a list as message": {"type": "chat.message", "message": ["not", "text"]},
+}
 
 
 def subscribed(room_name, processes):
@@ -48,3 +56,14 @@ async def test_error_frames_go_to_the_sender_only(open_socket, room_name):
 
     assert "error" in await sender.receive_json_from()
     assert await neighbour.receive_nothing()
+
+
+@pytest.mark.parametrize("event", MALFORMED_EVENTS.values(), ids=MALFORMED_EVENTS.keys())
+async def test_malformed_event_is_ignored_with_a_warning_and_the_room_goes_on(open_socket, room_name, event, caplog):
+    socket = await open_socket(room_name)
+
+    await get_channel_layer().group_send(f"chat_{room_name}", event)
+    await socket.send_json_to({"message": "still here"})
+
+    assert await socket.receive_json_from() == {"message": "still here"}
+    assert [record.levelname for record in caplog.records if record.name == "chat.consumers"] == ["WARNING"]

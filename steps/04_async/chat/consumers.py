@@ -1,8 +1,11 @@
 import json
+import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .messages import InvalidMessage, read_message
+
+logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -24,4 +27,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.room_group_name, event)
 
     async def chat_message(self, event):
+        if not isinstance(event.get("message"), str):
+            # Anyone who can reach Redis can publish to the group: an event need not be what receive sent.
+            logger.warning("%s: ignored a malformed chat.message event", self.room_group_name)
+            return
         await self.send(text_data=json.dumps({"message": event["message"]}))

@@ -1,4 +1,5 @@
 import json
+import logging
 import re
 from urllib.parse import parse_qs
 
@@ -7,6 +8,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .messages import InvalidMessage, read_message
 from .models import Message, Room
+
+logger = logging.getLogger(__name__)
 
 HISTORY_LENGTH = 50
 
@@ -65,5 +68,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_send(self.room_group_name, event)
 
     async def chat_message(self, event):
+        if not isinstance(event.get("frame"), dict) or not isinstance(event["frame"].get("id"), int):
+            # Anyone who can reach Redis can publish to the group: an event need not be what receive sent.
+            logger.warning("%s: ignored a malformed chat.message event", self.room_group_name)
+            return
         if event["frame"]["id"] > self.history_end_id:
             await self.send(text_data=json.dumps(event["frame"]))

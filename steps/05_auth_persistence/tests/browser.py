@@ -3,7 +3,7 @@
 Every step has this same file. The server is the step's own `manage.py runserver`, in a process of its own, with the
 step's settings except for the database, a new file for each test session, never the db.sqlite3 you develop with,
 and the password hasher, a fast one.
-Environment variables the settings read (REDIS_URL, DJANGO_DEBUG, ...) reach it unchanged.
+Environment variables the settings read, such as REDIS_URL, reach it unchanged.
 
 Set UPDATE_SCREENSHOTS=1 to have the `screenshot` fixture rewrite docs/img/<step>.png.
 """
@@ -92,7 +92,7 @@ class Server:
         self.start()
 
     def start(self):
-        # --insecure serves the static files even with DJANGO_DEBUG=false.
+        # --insecure serves the static files even when the settings turn DEBUG off.
         command = [sys.executable, "manage.py", "runserver", "--noreload", "--insecure", f"127.0.0.1:{self.port}"]
         with self.log.open("a") as log:
             self.process = subprocess.Popen(command, cwd=STEP, env=self.site.env, stdout=log, stderr=subprocess.STDOUT)

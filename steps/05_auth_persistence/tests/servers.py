@@ -108,7 +108,7 @@ def session_cookie(site, username):
 def site_cookie(site):
     """A session cookie for the servers in child processes, which use the database of `site`.
 
-    Its user is not a demo user: the browser tests set the demo users' passwords, which ends their sessions.
+    Its user is none of the demo users, so nothing the browser tests do with their accounts can end its session.
     """
     return session_cookie(site, "carol")
 

@@ -1,6 +1,8 @@
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
 from chat.management.commands.create_demo_users import DEMO_USERS
 
@@ -20,3 +22,14 @@ def test_running_the_command_again_changes_nothing(django_user_model):
 
     assert sorted(django_user_model.objects.values_list("username", flat=True)) == ["alice", "bob"]
     assert all(authenticate(username=name, password=password) for name, password in DEMO_USERS.items())
+
+
+def test_running_the_command_again_logs_nobody_out():
+    """workshop.py run runs it on every start: a restart must not end the sessions of those logged in."""
+    call_command("create_demo_users")
+    browser = Client()
+    assert browser.login(username="alice", password=DEMO_USERS["alice"])
+
+    call_command("create_demo_users")
+
+    assert browser.get(reverse("index")).status_code == 200

@@ -1,8 +1,17 @@
+import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from servers import eventually, room_subscriptions
 from sockets import logged_in
+
+# Anyone who can reach Redis can publish to a room's group, so the consumers cannot count on an event's shape.
+MALFORMED_EVENTS = {
+    "no frame": {"type": "chat.message"},
+    "text as frame": {"type": "chat.message", "frame": "not a frame"},
+    "a frame whose id is text": {"type": "chat.message", "frame": {"id": "1", "author": "mallory", "message": "hi"}},
+}
 
 
 def subscribed(room_name, processes):
@@ -64,3 +73,14 @@ async def test_two_users_see_each_others_messages_with_their_names(open_socket, 
     for socket in (alice, bob):
         frames = [await socket.receive_json_from() for _ in conversation[socket is alice :]]
         assert [(frame["author"], frame["message"]) for frame in frames] == conversation[socket is alice :]
+
+
+@pytest.mark.parametrize("event", MALFORMED_EVENTS.values(), ids=MALFORMED_EVENTS.keys())
+async def test_malformed_event_is_ignored_with_a_warning_and_the_room_goes_on(open_socket, room_name, event, caplog):
+    socket = await open_socket(room_name)
+
+    await get_channel_layer().group_send(f"chat_{room_name}", event)
+    await socket.send_json_to({"message": "still here"})
+
+    assert (await socket.receive_json_from())["message"] == "still here"
+    assert [record.levelname for record in caplog.records if record.name == "chat.consumers"] == ["WARNING"]

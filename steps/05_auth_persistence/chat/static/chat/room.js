@@ -14,10 +14,14 @@ function showStatus(state, text) {
     status.textContent = text;
 }
 
-function addToLog(text, className) {
+function addToLog(text, className, author) {
     const entry = document.createElement("li");
     entry.textContent = text;
     entry.className = className;
+    if (author) {
+        // The name in bold, in an element of its own: a line break in a message cannot fake another author's line.
+        entry.prepend(Object.assign(document.createElement("b"), { className: "author", textContent: author }), ": ");
+    }
     log.append(entry);
     entry.scrollIntoView({ block: "nearest" });
 }
@@ -44,7 +48,7 @@ function connect() {
             return;
         }
         lastId = Math.max(lastId, data.id);
-        addToLog(`${data.author}: ${data.message}`, "message");
+        addToLog(data.message, "message", data.author);
     });
 }
 
