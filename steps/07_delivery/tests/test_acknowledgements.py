@@ -1,0 +1,129 @@
+import asyncio
+import json
+
+import pytest
+
+from chat import saver
+from chat.consumers import SERVER_BUSY
+from chat.models import Message
+from sockets import logged_in
+
+
+async def test_a_message_sent_again_with_its_id_is_saved_once_and_the_sender_gets_the_saved_frame(
+    open_socket, room_name
+):
+    first_try = await open_socket()
+    listener = await open_socket()
+    await first_try.send_json_to({"message": "hello", "client_id": "page-1"})
+    saved = await first_try.receive_json_from()
+    assert await listener.receive_json_from() == saved
+
+    # As a page does after a reconnect, when the answer to its message was lost on the way.
+    second_try = await open_socket()
+    await second_try.send_json_to({"message": "hello", "client_id": "page-1"})
+
+    assert await second_try.receive_json_from() == saved
+    assert await listener.receive_nothing()
+    assert await Message.objects.acount() == 1
+
+
+async def test_the_same_id_from_another_author_is_another_message(open_socket, room_name):
+    alice = await open_socket()
+    bob = await open_socket(client=await asyncio.to_thread(logged_in, "bob"))
+
+    await alice.send_json_to({"message": "from alice", "client_id": "page-1"})
+    assert (await bob.receive_json_from())["message"] == "from alice"
+    await bob.send_json_to({"message": "from bob", "client_id": "page-1"})
+
+    assert (await bob.receive_json_from())["number"] == 2
+    assert await Message.objects.acount() == 2
+
+
+async def test_a_refused_message_is_named_by_its_id(open_socket):
+    socket = await open_socket()
+
+    await socket.send_json_to({"message": "  ", "client_id": "page-1"})
+
+    reply = await socket.receive_json_from()
+    assert reply["refused"] == "page-1" and reply["error"]
+
+
+async def test_an_id_that_is_not_a_short_word_is_ignored(open_socket):
+    socket = await open_socket()
+
+    await socket.send_json_to({"message": "hi", "client_id": "no spaces, no symbols, at most 40 characters"})
+
+    assert (await socket.receive_json_from())["client_id"] is None
+
+
+@pytest.fixture
+def held_saves(monkeypatch):
+    """Saves that wait until the test lets them go on: the messages handed over meanwhile wait to be saved."""
+    may_go_on = asyncio.Event()
+    save_batch = saver.save_batch
+
+    async def held_save_batch(batch):
+        await asyncio.wait_for(may_go_on.wait(), 5)
+        return await save_batch(batch)
+
+    monkeypatch.setattr(saver, "save_batch", held_save_batch)
+    return may_go_on
+
+
+async def test_a_socket_with_too_many_messages_waiting_to_be_saved_is_told_which_one_is_not_saved(
+    open_socket, held_saves, monkeypatch
+):
+    monkeypatch.setattr(saver, "MAX_UNSAVED_PER_SOCKET", 3)
+    socket = await open_socket()
+
+    for number in range(4):
+        await socket.send_json_to({"message": f"message {number}", "client_id": f"page-{number}"})
+
+    assert await socket.receive_json_from() == {"error": SERVER_BUSY, "refused": "page-3"}
+    held_saves.set()
+    assert [(await socket.receive_json_from())["client_id"] for _ in range(3)] == ["page-0", "page-1", "page-2"]
+    assert await socket.receive_nothing()
+
+
+async def test_a_process_with_too_many_messages_waiting_to_be_saved_refuses_more(open_socket, held_saves, monkeypatch):
+    monkeypatch.setattr(saver, "MAX_UNSAVED", 3)
+    sockets = [await open_socket() for _ in range(4)]
+
+    for number, socket in enumerate(sockets):
+        await socket.send_json_to({"message": f"message {number}", "client_id": f"page-{number}"})
+
+    assert await sockets[3].receive_json_from() == {"error": SERVER_BUSY, "refused": "page-3"}
+    held_saves.set()
+    assert sorted([(await sockets[0].receive_json_from())["message"] for _ in range(3)]) == [
+        "message 0",
+        "message 1",
+        "message 2",
+    ]
+
+
+async def test_a_process_whose_deliveries_run_late_refuses_new_messages_until_they_catch_up(open_socket):
+    socket = await open_socket()
+    the_saver = saver.Saver.of_this_process()
+
+    the_saver.note_delivery(saver.MAX_DELIVERY_LAG_SECONDS + 0.1)
+    await socket.send_json_to({"message": "late", "client_id": "page-1"})
+    refused = await socket.receive_json_from()
+    the_saver.late_until = 0  # as a second after the late delivery
+    await socket.send_json_to({"message": "on time", "client_id": "page-2"})
+
+    assert refused == {"error": SERVER_BUSY, "refused": "page-1"}
+    assert (await socket.receive_json_from())["message"] == "on time"
+    assert [message.body async for message in Message.objects.all()] == ["on time"]
+
+
+async def test_a_frame_is_encoded_once_whatever_the_number_of_sockets_in_the_room(open_socket, monkeypatch):
+    sockets = [await open_socket() for _ in range(5)]
+    encoded = []
+    dumps = json.dumps
+    await sockets[0].send_json_to({"message": "to everyone"})
+
+    monkeypatch.setattr(json, "dumps", lambda *args, **kwargs: encoded.append(args) or dumps(*args, **kwargs))
+    frames = [await socket.receive_json_from() for socket in sockets]
+
+    assert {frame["message"] for frame in frames} == {"to everyone"}
+    assert len(encoded) == 1
