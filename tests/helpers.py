@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,24 @@ DATABASES = {{"default": {{**DATABASES["default"], "NAME": {database!r}}}}}  # n
 """
 
 
-def with_own_database(folder: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+def with_own_database(folder: Path, env: dict[str, str] | None = None, settings_after: str = "") -> dict[str, str]:
     """The environment env (default: this one) for a step's manage.py, with the step's settings except for the
-    database: a new file in folder, not the db.sqlite3 an attendee develops with."""
+    database: a new file in folder, not the db.sqlite3 an attendee develops with; then settings_after, if any."""
     settings = folder / "own_database_settings.py"
-    settings.write_text(OWN_DATABASE_SETTINGS.format(database=str(folder / "db.sqlite3")))
+    settings.write_text(OWN_DATABASE_SETTINGS.format(database=str(folder / "db.sqlite3")) + settings_after)
     env = dict(os.environ if env is None else env)
     python_path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
     return {**env, "DJANGO_SETTINGS_MODULE": settings.stem, "PYTHONPATH": python_path}
+
+
+def eventually(condition, seconds: float) -> bool:
+    """Whether condition() came true within seconds, asking every 0.1 s."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def missing(message: str) -> None:

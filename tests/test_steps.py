@@ -41,6 +41,13 @@ def test_every_step_has_a_title_and_an_idea():
     assert all(step["title"].strip() and step["idea"].strip() for step in steps)
 
 
+def test_every_step_has_a_time_in_minutes():
+    """The time the guide gives for typing the step, in its outline and in its chapter's first line."""
+    assert [
+        step["slug"] for step in CONFIG["steps"] if not (isinstance(step.get("minutes"), int) and step["minutes"] > 0)
+    ] == []
+
+
 def test_every_step_is_a_whole_django_project(step):
     files = step_files(step)
 

@@ -5,13 +5,12 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from helpers import with_own_database
+from helpers import eventually, with_own_database
 from workshop import ROOT, free_port
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="Windows has no SIGTERM or SIGHUP to send")
@@ -47,15 +46,6 @@ def serves(port: int) -> bool:
             return response.status == 200
     except OSError:
         return False
-
-
-def eventually(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP", "SIGINT"])

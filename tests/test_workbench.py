@@ -3,6 +3,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 
@@ -386,7 +387,150 @@ REASONS = [
 ]
 
 
-@pytest.mark.parametrize(("failure", "reason"), REASONS, ids=[reason[:40] for _, reason in REASONS])
+SITE = "/venv/lib/python3.11/site-packages"
+# How a test's communicator waits: the queue's get cancelled, then a TimeoutError; what the test awaited comes between.
+COMMUNICATOR_WAITED = (
+    f"{SITE}/asgiref/testing.py:109: in receive_output\n    return await self.output_queue.get()\n"
+    "E   asyncio.exceptions.CancelledError\n\nThe above exception was the direct cause of the following exception:\n"
+)
+TIMED_OUT = (
+    f"{SITE}/asgiref/testing.py:108: in receive_output\n    async with asyncio.timeout(timeout):\n"
+    "/usr/lib/python3.11/asyncio/timeouts.py:115: in __aexit__\n    raise TimeoutError from exc_val\nE   TimeoutError"
+)
+CONNECTING = (
+    "tests/test_echo.py:2: in test_message_is_echoed_to_the_sender\n    socket = await open_socket()\n"
+    "tests/sockets.py:15: in handshake\n    accepted, _ = await communicator.connect()\n"
+    f"{SITE}/channels/testing/websocket.py:41: in connect\n    response = await self.receive_output(timeout)\n"
+)
+# Reasons that the `E ` lines alone do not give: the lines of code around them say what the test was doing.
+REASONS_IN_CONTEXT = [
+    (  # a consumer whose connect() does not await accept() (or, synchronous, never calls it)
+        COMMUNICATOR_WAITED + CONNECTING + TIMED_OUT,
+        "the handshake timed out: is `accept()` awaited (called, in a synchronous consumer)?",
+    ),
+    (  # the same consumer, served by daphne, which gives up on the handshake
+        report(
+            "EOFError: connection closed while reading HTTP status line",
+            "--",
+            "websockets.exceptions.InvalidMessage: did not receive a valid HTTP response",
+        ),
+        "the server closed the socket without answering its handshake: is `accept()` awaited?",
+    ),
+    (  # the same consumer, as the page sees it
+        report(
+            "AssertionError: Locator expected to have attribute 'open'",
+            "Actual value: connecting ",
+            "Call log:",
+            '  - Expect "to_have_attribute" locator("#connection-status") with timeout 5000ms',
+            '  - waiting for locator("#connection-status")',
+        ),
+        "the page's socket stayed connecting: the server never answered its handshake (is `accept()` awaited?)",
+    ),
+    (  # or, once daphne gave up on the handshake
+        report(
+            "AssertionError: Locator expected to have attribute 'open'",
+            "Actual value: closed ",
+            "Call log:",
+            '  - waiting for locator("#connection-status")',
+            '    13 × locator resolved to <p role="status" data-state="connecting">Connecting…</p>',
+            '       - unexpected value "connecting"',
+            '    - locator resolved to <p role="status" data-state="closed" id="connection-status">Disconnected</p>',
+            '    - unexpected value "closed"',
+        ),
+        "the page's socket closed before it opened: its handshake was refused or dropped (is `accept()` awaited?)",
+    ),
+    (  # a consumer that reads scope["user"] with no AuthMiddlewareStack to put it there: it fails as it connects
+        COMMUNICATOR_WAITED
+        + TIMED_OUT
+        + "\n\nDuring handling of the above exception, another exception occurred:\n"
+        + CONNECTING
+        + 'chat/consumers.py:36: in connect\n    self.user = self.scope["user"]\nE   KeyError: \'user\'',
+        'the consumer finds no scope["user"]: mysite/asgi.py must wrap the websocket routes in AuthMiddlewareStack',
+    ),
+    (
+        "tests/test_handshake.py:19: in test_handshake_without_a_login_is_refused\n"
+        "    assert not accepted\nE   assert not True",
+        'a socket without a login was accepted: connect() must close() it unless scope["user"] is authenticated',
+    ),
+    (
+        "tests/test_handshake.py:24: in test_foreign_origin_is_refused\n    assert not accepted\nE   assert not True",
+        "the handshake was accepted, and should have been refused",
+    ),
+    (
+        report("websockets.exceptions.InvalidStatus: server rejected WebSocket connection: HTTP 500"),
+        "the server failed the handshake with an exception (HTTP 500): `run workbench` shows it when a page connects",
+    ),
+    (
+        COMMUNICATOR_WAITED
+        + "tests/test_echo.py:6: in test_message_is_echoed_to_the_sender\n"
+        + '    assert await socket.receive_json_from() == {"message": "hello"}\n'
+        + f"{SITE}/channels/testing/websocket.py:104: in receive_json_from\n"
+        + "    payload = await self.receive_from(timeout)\n"
+        + TIMED_OUT,
+        "`socket` got no message within 1 second",
+    ),
+    (
+        COMMUNICATOR_WAITED
+        + "tests/test_idle_socket.py:25: in test_idle_socket_still_receives_the_next_message\n"
+        + '    assert await idle.receive_json_from(timeout=5) == {"message": "still there?"}\n'
+        + TIMED_OUT,
+        "`idle` got no message within 5 seconds",
+    ),
+    (  # a socket of a real daphne, from the websockets library
+        f"{SITE}/websockets/asyncio/messages.py:54: in get\n    await self.get_waiter\n"
+        "E   asyncio.exceptions.CancelledError\n\n"
+        "The above exception was the direct cause of the following exception:\n"
+        "tests/test_redis_outage.py:44: in test_new_sockets_chat_again_after_redis_restarts\n"
+        '    assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "before the restart"\n'
+        "/usr/lib/python3.11/asyncio/tasks.py:502: in wait_for\n"
+        "    raise exceptions.TimeoutError() from exc\nE   TimeoutError",
+        "`alice` got no message within 5 seconds",
+    ),
+    (  # tests/servers.py's eventually, waiting for what Redis says
+        "tests/test_group_broadcast.py:40: in test_room_is_left_in_redis_when_its_last_socket_leaves\n"
+        "    await eventually(subscribed(room_name, processes=0))\n"
+        "tests/servers.py:107: in eventually\n"
+        '    assert time.monotonic() < deadline, f"still false after {seconds} seconds"\n'
+        "E   AssertionError: still false after 5 seconds\nE   assert 1825.312219965 < 1825.299885834",
+        "the room still had a listener in Redis after 5 seconds: does disconnect() leave the group?",
+    ),
+    (
+        "tests/test_frame_size.py:30: in test_an_oversized_frame_closes_the_socket\n"
+        "    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0, seconds=10)\n"
+        "tests/servers.py:107: in eventually\n"
+        '    assert time.monotonic() < deadline, f"still false after {seconds} seconds"\n'
+        "E   AssertionError: still false after 10 seconds",
+        "the room still had a listener in Redis after 10 seconds: does disconnect() leave the group?",
+    ),
+    (
+        "tests/test_dead_peer.py:13: in test_a_dead_peer_is_noticed\n"
+        "    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 1)\n"
+        "tests/servers.py:107: in eventually\n"
+        '    assert time.monotonic() < deadline, f"still false after {seconds} seconds"\n'
+        "E   AssertionError: still false after 5 seconds",
+        "Redis did not count 1 process listening to the room within 5 seconds: does connect() join the group?",
+    ),
+    (
+        "tests/test_across_processes.py:24: in test_both_processes_listen\n"
+        "    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 2)\n"
+        "tests/servers.py:107: in eventually\n"
+        '    assert time.monotonic() < deadline, f"still false after {seconds} seconds"\n'
+        "E   AssertionError: still false after 5 seconds",
+        "Redis did not count 2 processes listening to the room within 5 seconds: does connect() join the group?",
+    ),
+    (  # anything else tests/servers.py's eventually waits for, by the test's own words
+        "tests/test_x.py:9: in test_x\n    await eventually(lambda: len(received) == 3)\n"
+        "tests/servers.py:107: in eventually\n"
+        '    assert time.monotonic() < deadline, f"still false after {seconds} seconds"\n'
+        "E   AssertionError: still false after 5 seconds",
+        "len(received) == 3 was still false after 5 seconds",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"), REASONS + REASONS_IN_CONTEXT, ids=[reason[:40] for _, reason in REASONS + REASONS_IN_CONTEXT]
+)
 def test_a_failure_is_explained_in_one_line_from_its_report(failure, reason):
     assert workshop.plain_reason(failure) == reason
 
@@ -405,6 +549,7 @@ def test_a_failure_read_from_the_junit_report_carries_its_reason_and_its_traceba
         "Django finds no template chat/room.html: chat/templates/chat/room.html, with 'chat' in INSTALLED_APPS",
         failure,
         1.25,
+        "call",
     )
 
 
@@ -462,3 +607,228 @@ def test_only_the_steps_that_use_redis_need_it(workbench, no_redis, monkeypatch,
     else:
         assert code == 2
         assert "steps 03 onwards need a Redis server" in capsys.readouterr().err
+
+
+# What pytest's JUnit report holds, as --junitxml writes it, for check's tests that pretend to run pytest.
+def junit(*testcases: str) -> str:
+    suite = f'<testsuite name="pytest">{"".join(testcases)}</testsuite>'
+    return f'<?xml version="1.0" encoding="utf-8"?><testsuites>{suite}</testsuites>'
+
+
+def junit_case(module: str, name: str, *children: str) -> str:
+    return f'<testcase classname="{module}" name="{name}" time="0.1">{"".join(children)}</testcase>'
+
+
+def failed(message: str, *lines: str) -> str:
+    """A test's call failing: its report, then the exception in `E ` lines."""
+    return f'<failure message="{escape(message)}">{escape(report(*lines))}</failure>'
+
+
+def errored(when: str, message: str, *lines: str) -> str:
+    """A failure in a test's set-up or tear-down (its fixtures), which JUnit calls an error."""
+    return f'<error message="failed on {when} with &quot;{escape(message)}&quot;">{escape(report(*lines))}</error>'
+
+
+def pretend_pytest_said(monkeypatch, tmp_path: Path, code: int, junit_report: str | None, output: str = "") -> None:
+    """Have check's pytest end with this exit code, JUnit report (None: it wrote none) and output after its progress."""
+    path = tmp_path / "junit.xml"
+    if junit_report is not None:
+        path.write_text(junit_report, encoding="utf-8")
+
+    def check_run(python, folder, env):
+        return code, workshop.read_junit(path)[1], output
+
+    monkeypatch.setattr(workshop, "run_pytest_quietly", check_run)
+
+
+FIELD_ERROR = "django.core.exceptions.FieldError: Cannot resolve keyword 'number' into field."
+# What check saw when pytest failed inside, formatting a traceback: a test failing and failing again as its sockets
+# closed, a testcase with no name, then pytest's own, `internal`. Its output then ended with INTERNALERROR lines.
+STOPPED_INSIDE = junit(
+    junit_case("tests.test_index_page", "test_a_first_visit_shows_no_error"),
+    junit_case("tests.test_echo", "test_message_is_echoed_to_the_sender", failed("FieldError", FIELD_ERROR)),
+    junit_case(
+        "tests.test_echo", "test_message_is_echoed_to_the_sender", errored("teardown", "FieldError", FIELD_ERROR)
+    ),
+    '<testcase time="0.0" />',
+    '<testcase classname="pytest" name="internal" time="0.0"><error message="internal error">Traceback '
+    "(most recent call last):\nSystemError: AST constructor recursion depth mismatch</error></testcase>",
+)
+INTERNAL_ERROR_OUTPUT = (
+    'INTERNALERROR>   File "/venv/lib/python3.11/site-packages/_pytest/_code/source.py", line 227, in parse\n'
+    "INTERNALERROR>     return compile(source, filename, mode, flags,\n"
+    "INTERNALERROR>            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    "INTERNALERROR> SystemError: AST constructor recursion depth mismatch (before=129, after=181)\n"
+    "Traceback (most recent call last):\n"
+    '  File "/venv/lib/python3.11/site-packages/asgiref/testing.py", line 94, in send_input\n'
+    f"{FIELD_ERROR}\n"
+)
+
+
+@pytest.mark.parametrize("code", [1, 3], ids=["crashing-on-its-way-out", "exiting-with-its-internal-error-code"])
+def test_check_says_plainly_when_pytest_itself_stopped_and_counts_nothing(
+    workbench, monkeypatch, tmp_path, capsys, code
+):
+    workshop.main(["reset", "01"])
+    pretend_pytest_said(monkeypatch, tmp_path, code, STOPPED_INSIDE, INTERNAL_ERROR_OUTPUT)
+    capsys.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    out = capsys.readouterr().out
+    summary = out.partition("\nThe details")[0]
+    assert "pytest itself stopped" in summary
+    assert "SystemError: AST constructor recursion depth mismatch (before=129, after=181)" in summary
+    assert [line for line in summary.splitlines() if line.startswith("  FAIL  ")] == [
+        "  FAIL  message is echoed to the sender"
+    ]
+    assert "internal" not in summary and "cannot be loaded" not in summary
+    # What ran is only part of the step: no count of what works, nor of the tests that fail.
+    assert not re.search(r"\d+ of \d+ behaviours|\d+ more tests? fails?", out), out
+
+
+def test_check_shows_a_failed_clean_up_after_the_test_it_followed_not_as_the_next_tests_reason(
+    workbench, monkeypatch, tmp_path, capsys
+):
+    """A fixture that fails as it is torn down can leave pytest unable to set the next test up, in another file."""
+    workshop.main(["reset", "01"])
+    not_torn_down = "AssertionError: previous item was not torn down properly"
+    pretend_pytest_said(
+        monkeypatch,
+        tmp_path,
+        1,
+        junit(
+            junit_case("tests.test_echo", "test_message_is_echoed_to_the_sender"),
+            junit_case(
+                "tests.test_echo", "test_unicode_comes_back", errored("teardown", "CancelledError", "CancelledError")
+            ),
+            junit_case(
+                "tests.test_room_page", "test_room_page_shows_the_name", errored("setup", not_torn_down, not_torn_down)
+            ),
+            junit_case("tests.test_room_page", "test_room_page_links_back"),
+        ),
+    )
+    capsys.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    summary = capsys.readouterr().out.partition("\nThe details")[0]
+    assert "not torn down" not in summary
+    assert "  ok    unicode comes back\n" in summary
+    assert 'This fails: CancelledError\n  FAIL  the clean-up after "unicode comes back"\n' in summary
+    assert (
+        'This fails: not run, because the clean-up after "unicode comes back" failed first\n'
+        "  FAIL  room page shows the name\n"
+    ) in summary
+    assert "3 of 4 behaviours work" in summary
+
+
+@pytest.mark.parametrize(("failing", "more"), [(2, "1 more test fails"), (3, "2 more tests fail")])
+def test_check_counts_each_failing_test_once_however_often_junit_lists_it(
+    workbench, monkeypatch, tmp_path, capsys, failing, more
+):
+    workshop.main(["reset", "01"])
+    names = [f"test_message_{number}_is_echoed" for number in range(failing)]
+    twice = [
+        junit_case("tests.test_echo", name, element)
+        for name in names
+        for element in (failed("FieldError", FIELD_ERROR), errored("teardown", "FieldError", FIELD_ERROR))
+    ]
+    pretend_pytest_said(monkeypatch, tmp_path, 1, junit(*twice))
+    capsys.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert f"pytest's report of one failing test for each reason; {more} for the same reason:" in out
+
+
+@pytest.mark.parametrize("step", STEPS[1:])
+def test_start_counts_the_files_to_type_in_plain_words(workbench, capsys, step):
+    workshop.main(["start", step])
+
+    out = capsys.readouterr().out
+    assert not re.search(r"\b1 (test )?files\b", out), out
+
+
+# The last step that needs no Redis and the first that does: the step an attendee types after it.
+LAST_WITHOUT_REDIS = [slug for slug in STEPS if slug in workshop.STEPS_WITHOUT_REDIS][-1]
+FIRST_WITH_REDIS = next(slug for slug in STEPS if slug not in workshop.STEPS_WITHOUT_REDIS)
+
+
+def test_a_passing_check_of_a_later_step_moves_the_workbench_to_it(workbench, monkeypatch, capsys):
+    workshop.main(["reset", STEPS[1]])
+    type_the_step(workbench, STEPS_DIR / STEPS[2])
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")  # no server is started for it: pytest only pretends
+    pretend_to_run(monkeypatch)
+    capsys.readouterr()
+
+    assert workshop.main(["check", STEPS[2][:2]]) == 0
+    assert f"now notes step {STEPS[2]}: check and compare use it" in capsys.readouterr().out
+    assert workshop.main(["compare"]) == 0
+    assert f"has the code of steps/{STEPS[2]}, file for file" in capsys.readouterr().out
+
+
+def test_a_passing_check_of_an_earlier_step_leaves_the_step_being_typed(workbench, monkeypatch, capsys):
+    workshop.main(["start", STEPS[2]])
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    pretend_to_run(monkeypatch)
+
+    assert workshop.main(["check", STEPS[1][:2]]) == 0
+    assert "now notes" not in capsys.readouterr().out
+    assert workshop.noted_step(workbench) == STEPS[2]
+
+
+def test_run_workbench_starts_redis_for_code_that_uses_it_whatever_step_it_notes(
+    workbench, no_redis, monkeypatch, capsys
+):
+    workshop.main(["reset", LAST_WITHOUT_REDIS])
+    type_the_step(workbench, STEPS_DIR / FIRST_WITH_REDIS)
+    pretend_to_run(monkeypatch)
+    capsys.readouterr()
+
+    assert workshop.main(["run", "workbench"]) == 2
+    assert "need a Redis server" in capsys.readouterr().err
+
+
+# A step that adds a file of code to the one before it: typing it shows in workbench/ before any check passes.
+ADDS_A_FILE = [
+    (old, new, added)
+    for old, new in STEP_PAIRS
+    for added in [[path for path in step_changes(STEPS_DIR / old, STEPS_DIR / new)["added"] if not is_test_file(path)]]
+    if added
+][-1]
+
+
+def test_a_workbench_typed_past_its_step_is_checked_and_named_as_the_step_it_holds_files_of(
+    workbench, monkeypatch, capsys
+):
+    old, new, added = ADDS_A_FILE
+    workshop.main(["reset", old])
+    type_the_step(workbench, STEPS_DIR / new)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    pretend_to_run(monkeypatch)
+    capsys.readouterr()
+
+    assert workshop.main(["compare"]) == 0
+    assert f"with step {new}, since it holds {added[0]}, which that step adds" in capsys.readouterr().err
+    assert workshop.main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert f"running the tests of step {new} on " in out
+    assert (
+        f"since it holds {added[0]}, which that step adds (it notes step {old}, the step it was last reset to)" in out
+    )
+    assert workshop.main(["run", "workbench"]) == 0
+    out = capsys.readouterr().out
+    assert " is at step " not in out
+    assert f"treating {workbench.as_posix()}/ as step {new}, the latest step whose tests it passed" in out
+
+
+def test_check_says_what_pytest_said_when_it_stopped_before_any_test(workbench, monkeypatch, tmp_path, capsys):
+    workshop.main(["reset", "01"])
+    usage_error = "ERROR: usage: python -m pytest [options]\npython -m pytest: error: unrecognized arguments: -n\n"
+    pretend_pytest_said(monkeypatch, tmp_path, 4, None, usage_error)
+    capsys.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "no test ran, because pytest stopped before running any" in out
+    assert "unrecognized arguments: -n" in out
+    assert "list above" not in out
