@@ -2,7 +2,6 @@
 
 import logging
 
-from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -27,11 +26,8 @@ class RedisOutageMixin:
 
     async def lost_redis(self, error, send):
         """Logs one line, closes the socket (or refuses its handshake) and leaves its groups in this process."""
-        logger.error(
-            "Redis is not reachable at REDIS_URL=%s (%s). Start redis-server, or set REDIS_URL to a running one.",
-            settings.REDIS_URL,
-            error,
-        )
+        # The error names the host and port; REDIS_URL itself may hold a password.
+        logger.error("Redis is not reachable (%s). Start redis-server, or set REDIS_URL to a running one.", error)
         # Refuses a handshake with HTTP 403; closes an open socket with the code.
         await send({"type": "websocket.close", "code": REDIS_UNREACHABLE})
         await self.leave_groups_without_redis()
