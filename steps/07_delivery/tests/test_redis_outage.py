@@ -14,6 +14,8 @@ from sockets import handshake, received
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+PASSWORD = "a-redis-password"
+
 
 def use_redis_at(settings, url):
     layer = settings.CHANNEL_LAYERS["default"]
@@ -23,10 +25,10 @@ def use_redis_at(settings, url):
 
 @pytest.fixture
 def redis_unreachable(settings):
-    """Point the channel layer at a port where nothing listens."""
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    use_redis_at(settings, url)
-    return url
+    """Point the channel layer at a port where nothing listens, with a password as a real REDIS_URL may have."""
+    port = free_port()
+    use_redis_at(settings, f"redis://:{PASSWORD}@127.0.0.1:{port}/0")
+    return port
 
 
 def groups_of_this_process():
@@ -40,7 +42,8 @@ async def test_handshake_is_refused_with_one_clear_log_line_when_redis_is_unreac
 
     assert not accepted
     [record] = caplog.records
-    assert f"REDIS_URL={redis_unreachable}" in record.getMessage()
+    assert f"127.0.0.1:{redis_unreachable}" in record.getMessage()
+    assert PASSWORD not in record.getMessage()
     assert record.exc_info is None
     assert groups_of_this_process() == {}
 
