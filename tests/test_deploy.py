@@ -38,6 +38,7 @@ from workshop import ROOT, STEPS, STEPS_DIR, WorkshopError, redis_environment
 DEPLOY = ROOT / "deploy"
 SITE = DEPLOY / "nginx.conf"
 UNIT = DEPLOY / "chat@.service"
+CLEANER = DEPLOY / "chat-clearsessions.service"
 ENVIRONMENT = DEPLOY / "environment.example"
 NGINX_MISSING = "nginx is not installed: sudo apt-get install nginx (Debian, Ubuntu) or brew install nginx (macOS)"
 # nginx's own configuration around the site, as /etc/nginx/nginx.conf has it, but with every file in the test's folder.
@@ -67,10 +68,10 @@ STOPPED_BY_SIGTERM = -signal.SIGTERM
 PAGES, MESSAGES_EACH, SENDING_RATE = 4, 10, 8
 
 
-def unit_lines() -> dict[str, list[str]]:
-    """Every setting of the unit, by name, with the value of each line that sets it."""
+def unit_lines(unit: Path = UNIT) -> dict[str, list[str]]:
+    """Every setting of a unit, by name, with the value of each line that sets it."""
     settings: dict[str, list[str]] = {}
-    for line in UNIT.read_text(encoding="utf-8").splitlines():
+    for line in unit.read_text(encoding="utf-8").splitlines():
         if "=" in line and not line.startswith("#"):
             name, value = line.split("=", 1)
             settings.setdefault(name, []).append(value)
@@ -121,6 +122,7 @@ def site_config(folder: Path, http_port: int, https_port: int, server_ports: lis
         f"/etc/letsencrypt/live/{HOST}/fullchain.pem;": f"{folder}/certificate.pem;",
         f"/etc/letsencrypt/live/{HOST}/privkey.pem;": f"{folder}/key.pem;",
         "alias /srv/chat/static/;": f"alias {static}/;",
+        "root /var/www/html;": f"root {folder}/webroot;",
     }
     for old, new in replacements.items():
         text = replace_once(text, old, new, "deploy/nginx.conf")
@@ -468,6 +470,15 @@ def test_the_unit_may_write_the_databases_folder_and_no_other():
     }
 
 
+def test_the_session_cleaner_runs_as_the_chat_does():
+    unit, cleaner = unit_lines(), unit_lines(CLEANER)
+    shared = ["User", "Group", "WorkingDirectory", "Environment", "EnvironmentFile", "ProtectSystem", "ReadWritePaths"]
+
+    assert {name: cleaner.get(name) for name in shared} == {name: unit[name] for name in shared}
+    assert cleaner["ExecStart"][0].split()[1:] == ["manage.py", "clearsessions"]
+    assert unit_lines(CLEANER.with_suffix(".timer"))["OnCalendar"] == ["daily"]
+
+
 def settings_check(tmp_path: Path, **changes: str) -> subprocess.CompletedProcess:
     """`manage.py check` of the step with the production settings, the unit's variables and the example's values
     (a new key in place of the example's), changed by `changes`."""
@@ -536,6 +547,23 @@ def test_plain_http_is_sent_to_https(deployment):
     response = request(deployment.http_port, "GET", "/chat/lobby/")
 
     assert (response.status, response.headers["Location"]) == (301, f"https://{HOST}/chat/lobby/")
+
+
+def test_certbots_challenges_are_answered_over_plain_http(deployment):
+    challenges = deployment.folder / "webroot/.well-known/acme-challenge"
+    challenges.mkdir(parents=True, exist_ok=True)
+    (challenges / "a-token").write_text("a-token.a-key")
+
+    response = request(deployment.http_port, "GET", "/.well-known/acme-challenge/a-token")
+
+    assert (response.status, response.body) == (200, b"a-token.a-key")
+
+
+def test_the_session_cleaner_runs_with_the_production_settings(deployment):
+    program, *arguments = unit_lines(CLEANER)["ExecStart"][0].split()
+
+    assert program.endswith("/python")
+    deployment.manage(*arguments[1:])
 
 
 def test_other_host_names_get_no_answer_over_plain_http(deployment):
