@@ -1,4 +1,4 @@
-"""Step 06's settings for a server behind nginx: DJANGO_SETTINGS_MODULE=production_settings, this folder on PYTHONPATH.
+"""Step 07's settings for a server behind nginx: DJANGO_SETTINGS_MODULE=production_settings, this folder on PYTHONPATH.
 
 The rest, REDIS_URL and the channel layer included, comes from the step's own settings.
 """
@@ -9,6 +9,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 from mysite.settings import *  # noqa: F403
 from mysite.settings import DATABASES
+from mysite.settings import SECRET_KEY as STEP_SECRET_KEY
+
+# environment.example's key, and the step's own: anyone can read both, and sign sessions with them.
+PUBLIC_SECRET_KEYS = {"replace-me-with-a-long-random-string", STEP_SECRET_KEY}
 
 
 def from_environment(name):
@@ -18,18 +22,38 @@ def from_environment(name):
     return value
 
 
+def secret_key():
+    key = from_environment("DJANGO_SECRET_KEY")
+    if key in PUBLIC_SECRET_KEYS:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is a key anyone can read in the repository: put a new one in the environment file, "
+            'made with python3 -c "import secrets; print(secrets.token_urlsafe(50))".'
+        )
+    return key
+
+
+def allowed_hosts():
+    hosts = [host.strip() for host in from_environment("DJANGO_ALLOWED_HOSTS").split(",") if host.strip()]
+    if any("*" in host for host in hosts):
+        raise ImproperlyConfigured(
+            "DJANGO_ALLOWED_HOSTS contains *: name the chat's own host names, or a page on any site could open sockets "
+            "to it with a visitor's session."
+        )
+    return hosts
+
+
 DEBUG = False
-SECRET_KEY = from_environment("DJANGO_SECRET_KEY")
-ALLOWED_HOSTS = from_environment("DJANGO_ALLOWED_HOSTS").split(",")
+SECRET_KEY = secret_key()
+ALLOWED_HOSTS = allowed_hosts()
 # Only for an origin that differs from the scheme and host Django sees; nginx passes both on, so usually empty.
 CSRF_TRUSTED_ORIGINS = [origin for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin]
 STATIC_ROOT = from_environment("DJANGO_STATIC_ROOT")
-# Outside the code, so the user daphne runs as needs to write nowhere else.
+# Outside the code, so the user uvicorn runs as needs to write nowhere else.
 DATABASES = {"default": {**DATABASES["default"], "NAME": from_environment("DJANGO_SQLITE_PATH")}}
 
 # nginx sets this header on every request it passes on, replacing whatever the client sent.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
-# nginx, not Django, sends plain-HTTP requests to HTTPS.
-SILENCED_SYSTEM_CHECKS = ["security.W008"]
+# nginx, not Django, sends plain-HTTP requests to HTTPS (W008) and sends the HSTS header (W004).
+SILENCED_SYSTEM_CHECKS = ["security.W008", "security.W004"]

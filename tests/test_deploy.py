@@ -1,23 +1,25 @@
-"""The deployment in deploy/ works as docs/deploy.md says: nginx with its site, in front of two daphne processes of
-step 05 started the way the systemd unit starts them, with the production settings and one Redis."""
+"""The deployment in deploy/ works as docs/deploy.md says: nginx with its site, in front of two uvicorn processes of
+the step the systemd unit names, started the way the unit starts them, with the production settings and one Redis."""
 
 import asyncio
 import contextlib
 import datetime
 import http.client
-import ipaddress
+import itertools
 import json
 import os
 import re
 import secrets
 import shutil
+import signal
+import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
 import time
-import uuid
 from http.cookies import SimpleCookie
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -27,15 +29,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
-from bench.bench import accepts_connections, free_port
+from bench.bench import accepts_connections, free_ports
 from helpers import missing
-from workshop import ROOT, STEPS_DIR, WorkshopError, redis_environment
+from workshop import ROOT, STEPS, STEPS_DIR, WorkshopError, redis_environment
 
 DEPLOY = ROOT / "deploy"
-STEP = STEPS_DIR / "06_production"
 SITE = DEPLOY / "nginx.conf"
-UNIT = DEPLOY / "daphne@.service"
+UNIT = DEPLOY / "chat@.service"
+CLEANER = DEPLOY / "chat-clearsessions.service"
 ENVIRONMENT = DEPLOY / "environment.example"
 NGINX_MISSING = "nginx is not installed: sudo apt-get install nginx (Debian, Ubuntu) or brew install nginx (macOS)"
 # nginx's own configuration around the site, as /etc/nginx/nginx.conf has it, but with every file in the test's folder.
@@ -57,6 +60,40 @@ http {{
 """
 START_SECONDS = 20
 PASSWORD = "a-password-for-this-test-only"
+FORGED_ADDRESS = "203.0.113.7"
+# uvicorn closes every socket with the standard code as it stops, and then ends itself with the signal it got.
+SERVICE_RESTART = 1012
+STOPPED_BY_SIGTERM = -signal.SIGTERM
+# Under step 07's send limit of 10 a second, and few enough that a reconnecting page gets them all in its history.
+PAGES, MESSAGES_EACH, SENDING_RATE = 4, 10, 8
+
+
+def unit_lines(unit: Path = UNIT) -> dict[str, list[str]]:
+    """Every setting of a unit, by name, with the value of each line that sets it."""
+    settings: dict[str, list[str]] = {}
+    for line in unit.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            settings.setdefault(name, []).append(value)
+    return settings
+
+
+def unit_settings() -> tuple[list[str], dict[str, str]]:
+    """The uvicorn arguments after the program in the unit's ExecStart, and the variables of its Environment line."""
+    settings = unit_lines()
+    program, *arguments = settings["ExecStart"][0].split()
+    assert program.endswith("/uvicorn"), f"the unit starts {program}, not uvicorn"
+    return arguments, dict(variable.split("=", 1) for variable in settings["Environment"][0].split())
+
+
+def example_environment() -> dict[str, str]:
+    lines = ENVIRONMENT.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+# The step the unit serves, and the host name the example and the site are written for.
+STEP = STEPS_DIR / PurePosixPath(unit_lines()["WorkingDirectory"][0]).name
+HOST = example_environment()["DJANGO_ALLOWED_HOSTS"]
 
 
 def nginx_binary() -> str:
@@ -72,17 +109,20 @@ def replace_once(text: str, old: str, new: str, name: str) -> str:
     return text.replace(old, new)
 
 
-def site_config(folder: Path, http_port: int, https_port: int, daphne_ports: list[int], static: Path) -> str:
+def site_config(folder: Path, http_port: int, https_port: int, server_ports: list[int], static: Path) -> str:
     """deploy/nginx.conf with this machine's ports, certificate and static folder in place of the server's."""
     text = SITE.read_text(encoding="utf-8")
     replacements = {
+        "listen 80 default_server;": f"listen 127.0.0.1:{http_port} default_server;",
+        "listen 443 ssl default_server;": f"listen 127.0.0.1:{https_port} ssl default_server;",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
-        "server 127.0.0.1:8001;": f"server 127.0.0.1:{daphne_ports[0]};",
-        "server 127.0.0.1:8002;": f"server 127.0.0.1:{daphne_ports[1]};",
-        "/etc/letsencrypt/live/chat.example.com/fullchain.pem;": f"{folder}/certificate.pem;",
-        "/etc/letsencrypt/live/chat.example.com/privkey.pem;": f"{folder}/key.pem;",
+        "server 127.0.0.1:8001;": f"server 127.0.0.1:{server_ports[0]};",
+        "server 127.0.0.1:8002;": f"server 127.0.0.1:{server_ports[1]};",
+        f"/etc/letsencrypt/live/{HOST}/fullchain.pem;": f"{folder}/certificate.pem;",
+        f"/etc/letsencrypt/live/{HOST}/privkey.pem;": f"{folder}/key.pem;",
         "alias /srv/chat/static/;": f"alias {static}/;",
+        "root /var/www/html;": f"root {folder}/webroot;",
     }
     for old, new in replacements.items():
         text = replace_once(text, old, new, "deploy/nginx.conf")
@@ -90,9 +130,9 @@ def site_config(folder: Path, http_port: int, https_port: int, daphne_ports: lis
 
 
 def write_certificate(folder: Path) -> Path:
-    """A self-signed certificate for 127.0.0.1 with its key, where the site expects them; returns the certificate."""
+    """A self-signed certificate for HOST with its key, where the site expects them; returns the certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
@@ -102,7 +142,7 @@ def write_certificate(folder: Path) -> Path:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
@@ -128,32 +168,57 @@ def nginx_command(folder: Path, *args: str) -> list[str]:
     return [nginx_binary(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log"), *args]
 
 
-def unit_settings() -> tuple[list[str], dict[str, str]]:
-    """The daphne arguments after the program in the unit's ExecStart, and the variables of its Environment line."""
-    lines = UNIT.read_text(encoding="utf-8").splitlines()
-    program, *arguments = next(line for line in lines if line.startswith("ExecStart=")).split("=", 1)[1].split()
-    assert program.endswith("/daphne"), f"the unit starts {program}, not daphne"
-    variables = next(line for line in lines if line.startswith("Environment=")).split("=", 1)[1].split()
-    return arguments, dict(variable.split("=", 1) for variable in variables)
-
-
-def example_environment() -> dict[str, str]:
-    lines = ENVIRONMENT.read_text(encoding="utf-8").splitlines()
-    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
-
-
 def wait_until(condition, what: str, seconds: float = 10):
+    deadline = time.monotonic() + seconds
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {seconds} seconds")
+        time.sleep(0.05)
+    return found
+
+
+async def eventually(condition, what: str, seconds: float = 10):
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"{what} within {seconds} seconds")
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
 
 
 class Reply(NamedTuple):
     status: int
     headers: http.client.HTTPMessage
     body: bytes
+
+
+def request(
+    port: int,
+    method: str = "GET",
+    path: str = "/",
+    headers=None,
+    body=None,
+    *,
+    tls: ssl.SSLContext | None = None,
+    host: str = HOST,
+    server_name: str = HOST,
+    source: str | None = None,
+) -> Reply:
+    """One request to 127.0.0.1:port for `host`: over TLS (naming server_name) when given a context, from the local
+    address `source` when given one. The test's host name needs no DNS: the connection goes to 127.0.0.1 whatever
+    it names."""
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    connection.sock = socket.create_connection(("127.0.0.1", port), 10, (source, 0) if source else None)
+    if tls:
+        connection.sock = tls.wrap_socket(connection.sock, server_hostname=server_name)
+    connection.request(method, path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    reply = Reply(response.status, response.headers, response.read())
+    connection.close()
+    return reply
+
+
+def trusting(certificate: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=certificate)
 
 
 class Process:
@@ -175,26 +240,29 @@ class Process:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for_exit(self) -> None:
+    def stop(self) -> int:
+        """SIGTERM, as systemd stops a unit; returns how the process ended. One that does not end is killed."""
+        self.process.terminate()
         try:
-            self.process.wait(timeout=10)
+            return self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            pytest.fail(f"{self.process.args[0]} did not stop within 20 seconds of SIGTERM:\n{self.output()}")
 
 
 class Deployment:
-    """nginx on free ports in front of two daphne processes, as deploy/ sets them up, and how to talk to it."""
+    """nginx on free ports in front of two uvicorn processes, as deploy/ sets them up, and how to talk to it."""
 
     def __init__(self, folder: Path, redis_url: str):
         self.folder = folder
-        self.http_port, self.https_port = free_port(), free_port()
-        self.daphne_ports = [free_port(), free_port()]
-        self.origin = f"https://127.0.0.1:{self.https_port}"
+        self.http_port, self.https_port, *self.server_ports = free_ports(4)
+        self.origin = f"https://{HOST}:{self.https_port}"
         self.static = folder / "static"
-        self.tls = ssl.create_default_context(cafile=write_certificate(folder))
+        self.database = folder / "db.sqlite3"
+        self.tls = trusting(write_certificate(folder))
         arguments, unit_environment = unit_settings()
-        self.daphne_arguments = arguments
+        self.server_arguments = arguments
         self.env = {
             **os.environ,
             **{name: value for name, value in unit_environment.items() if name != "PYTHONPATH"},
@@ -202,15 +270,16 @@ class Deployment:
             "PYTHONPATH": str(DEPLOY),
             "PYTHONUNBUFFERED": "1",
         }
-        self.processes: list[Process] = []
+        self.servers: list[Process] = []
+        self.nginx: Process | None = None
 
     def server_environment(self, redis_url: str) -> dict[str, str]:
         """deploy/environment.example's variables, with values for this machine."""
         values = {
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_ALLOWED_HOSTS": HOST,
             "DJANGO_STATIC_ROOT": str(self.static),
-            "DJANGO_SQLITE_PATH": str(self.folder / "db.sqlite3"),
+            "DJANGO_SQLITE_PATH": str(self.database),
             "REDIS_URL": redis_url,
         }
         assert set(example_environment()) == set(values), "deploy/environment.example lists other variables"
@@ -228,45 +297,52 @@ class Deployment:
             "createsuperuser", "--noinput", "--username", "alice", "--email", "", DJANGO_SUPERUSER_PASSWORD=PASSWORD
         )
         self.manage("collectstatic", "--noinput")
-        for port in self.daphne_ports:
-            command = [
-                sys.executable,
-                "-m",
-                "daphne",
-                *(word.replace("%i", str(port)) for word in self.daphne_arguments),
-            ]
-            self.processes.append(Process(command, self.folder / f"daphne-{port}.log", port, cwd=STEP, env=self.env))
-        site = site_config(self.folder, self.http_port, self.https_port, self.daphne_ports, self.static)
+        self.servers = [self.server(port) for port in self.server_ports]
+        site = site_config(self.folder, self.http_port, self.https_port, self.server_ports, self.static)
         write_nginx_conf(self.folder, site)
-        self.processes.append(Process(nginx_command(self.folder), self.folder / "nginx.log", self.https_port))
-        for process in self.processes:
+        self.nginx = Process(nginx_command(self.folder), self.folder / "nginx.log", self.https_port)
+        for process in [*self.servers, self.nginx]:
             process.wait_until_listening()
 
+    def server(self, port: int) -> Process:
+        """One uvicorn process, as the unit's instance for `port` starts it."""
+        command = [sys.executable, "-m", "uvicorn", *(word.replace("%i", str(port)) for word in self.server_arguments)]
+        return Process(command, self.folder / f"uvicorn-{port}.log", port, cwd=STEP, env=self.env)
+
+    def restart(self, index: int) -> None:
+        self.servers[index] = self.server(self.server_ports[index])
+        self.servers[index].wait_until_listening()
+
     def stop(self) -> None:
-        """Ask every server to stop at once, then wait for each: daphne takes a moment to close."""
-        for process in self.processes:
+        """Ask every server to stop at once, then wait for each."""
+        running = [process for process in [*self.servers, self.nginx] if process and process.process.poll() is None]
+        for process in running:
             process.process.terminate()
-        for process in self.processes:
-            process.wait_for_exit()
+        for process in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.process.wait(timeout=20)
+            process.process.kill()
+            process.process.wait()
 
-    def daphne_logs(self) -> list[str]:
-        return [process.output() for process in self.processes[:2]]
+    def server_logs(self) -> list[str]:
+        return [process.output() for process in self.servers]
 
-    def request(self, method: str, path: str, headers=None, body=None, port=None) -> Reply:
-        """One request: through nginx over HTTPS, or plain HTTP to the port given."""
-        if port is None:
-            connection = http.client.HTTPSConnection("127.0.0.1", self.https_port, context=self.tls, timeout=10)
-        else:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        reply = Reply(response.status, response.headers, response.read())
-        connection.close()
-        return reply
+    def logged_by(self, pattern: str) -> int:
+        """The index of the one uvicorn process whose log matches the regular expression, once one does."""
+
+        def matching():
+            return [index for index, log in enumerate(self.server_logs()) if re.search(pattern, log)]
+
+        found = wait_until(matching, f"no uvicorn logged /{pattern}/")
+        assert len(found) == 1, f"both uvicorn processes logged /{pattern}/"
+        return found[0]
+
+    def through_nginx(self, method: str = "GET", path: str = "/", headers=None, body=None, **options) -> Reply:
+        return request(self.https_port, method, path, headers, body, **{"tls": self.tls, **options})
 
     def log_in(self) -> SimpleCookie:
         """Log alice in through nginx as a browser does: the form's page, then the form; returns the cookies."""
-        page = self.request("GET", "/accounts/login/")
+        page = self.through_nginx("GET", "/accounts/login/")
         cookies = cookies_of(page)
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1).decode()
         form = urlencode({"username": "alice", "password": PASSWORD, "csrfmiddlewaretoken": token})
@@ -275,18 +351,26 @@ class Deployment:
             "Origin": self.origin,
             "Content-Type": "application/x-www-form-urlencoded",
         }
-        response = self.request("POST", "/accounts/login/", headers, form)
+        response = self.through_nginx("POST", "/accounts/login/", headers, form)
         assert (response.status, response.headers["Location"]) == (302, "/chat/"), response.body.decode()
         return cookies_of(response)
 
-    def websocket(self, room: str, session: str):
+    def websocket(self, room: str, session: str, query: str = ""):
+        """A socket through nginx, as the room's page opens it; the query string may name it in uvicorn's log."""
         return connect(
-            f"wss://127.0.0.1:{self.https_port}/ws/chat/{room}/",
+            f"wss://{HOST}:{self.https_port}/ws/chat/{room}/?{query}",
+            host="127.0.0.1",
             ssl=self.tls,
             origin=self.origin,
             additional_headers={"Cookie": f"sessionid={session}"},
             open_timeout=5,
+            proxy=None,
         )
+
+
+def accepted_socket(room: str, query: str) -> str:
+    """What uvicorn logs when it accepts the handshake of a socket opened with `query`."""
+    return re.escape(f'"WebSocket /ws/chat/{room}/?{query}" [accepted]')
 
 
 def cookies_of(response: Reply) -> SimpleCookie:
@@ -294,6 +378,16 @@ def cookies_of(response: Reply) -> SimpleCookie:
     for header in response.headers.get_all("Set-Cookie") or []:
         cookies.load(header)
     return cookies
+
+
+def saved_messages(database: Path, room: str) -> list[tuple[int, str]]:
+    """(number, client id) of every message saved in the room, by number."""
+    query = """
+        SELECT number, client_id FROM chat_message JOIN chat_room ON chat_room.id = chat_message.room_id
+        WHERE chat_room.name = ? ORDER BY number
+    """
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        return connection.execute(query, [room]).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -310,9 +404,26 @@ def deployment(tmp_path_factory):
         yield deployment
 
 
+@pytest.fixture
+def nginx_alone(tmp_path):
+    """nginx with the site and no server behind it: whatever it passes on gets 502 Bad Gateway."""
+    http_port, https_port, *server_ports = free_ports(4)
+    certificate = write_certificate(tmp_path)
+    write_nginx_conf(tmp_path, site_config(tmp_path, http_port, https_port, server_ports, tmp_path / "static"))
+    nginx = Process(nginx_command(tmp_path), tmp_path / "nginx.log", https_port)
+    try:
+        nginx.wait_until_listening()
+        yield https_port, trusting(certificate)
+    finally:
+        nginx.stop()
+
+
+# The unit and the settings, read without starting anything.
+
+
 def test_nginx_accepts_the_site(tmp_path):
     write_certificate(tmp_path)
-    site = site_config(tmp_path, free_port(), free_port(), [free_port(), free_port()], tmp_path / "static")
+    site = site_config(tmp_path, *free_ports(2), free_ports(2), tmp_path / "static")
     write_nginx_conf(tmp_path, site)
 
     result = subprocess.run(nginx_command(tmp_path, "-t"), capture_output=True, text=True)
@@ -320,28 +431,186 @@ def test_nginx_accepts_the_site(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-def test_the_unit_starts_one_daphne_per_port_reachable_from_this_machine_only():
+def test_the_unit_starts_one_uvicorn_per_port_reachable_from_this_machine_only():
     arguments, environment = unit_settings()
 
-    assert arguments == ["-b", "127.0.0.1", "-p", "%i", "--proxy-headers", "mysite.asgi:application"]
+    assert arguments == [
+        "mysite.asgi:application",
+        *("--host", "127.0.0.1", "--port", "%i"),
+        *("--ws", "websockets-sansio", "--lifespan", "off"),
+        *("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"),
+    ]
     assert environment["DJANGO_SETTINGS_MODULE"] == "production_settings"
     assert environment["PYTHONPATH"].endswith("/deploy")
 
 
+def test_the_unit_serves_the_last_step_once_redis_has_started():
+    unit = unit_lines()
+
+    assert PurePosixPath(unit["WorkingDirectory"][0]).name == STEPS[-1]
+    assert "redis-server.service" in unit["Wants"][0].split()
+    assert "redis-server.service" in unit["After"][0].split()
+
+
+def test_the_unit_leaves_the_drain_more_time_than_a_save_waits_for_the_database():
+    # Step 07's settings leave SQLite's 5-second wait for the write lock as it is.
+    assert int(unit_lines()["TimeoutStopSec"][0]) > 5
+
+
+def test_the_unit_may_write_the_databases_folder_and_no_other():
+    unit = unit_lines()
+    database_folder = str(PurePosixPath(example_environment()["DJANGO_SQLITE_PATH"]).parent)
+
+    assert unit["ProtectSystem"] == ["strict"]
+    assert unit["ReadWritePaths"] == [database_folder]
+    assert {unit[name][0] for name in ("NoNewPrivileges", "ProtectHome", "PrivateTmp")} == {"yes"}
+    assert set(unit["ReadOnlyPaths"][0].split()) >= {
+        str(PurePosixPath(unit["WorkingDirectory"][0]).parent.parent),
+        example_environment()["DJANGO_STATIC_ROOT"],
+    }
+
+
+def test_the_session_cleaner_runs_as_the_chat_does():
+    unit, cleaner = unit_lines(), unit_lines(CLEANER)
+    shared = ["User", "Group", "WorkingDirectory", "Environment", "EnvironmentFile", "ProtectSystem", "ReadWritePaths"]
+
+    assert {name: cleaner.get(name) for name in shared} == {name: unit[name] for name in shared}
+    assert cleaner["ExecStart"][0].split()[1:] == ["manage.py", "clearsessions"]
+    assert unit_lines(CLEANER.with_suffix(".timer"))["OnCalendar"] == ["daily"]
+
+
+def settings_check(tmp_path: Path, **changes: str) -> subprocess.CompletedProcess:
+    """`manage.py check` of the step with the production settings, the unit's variables and the example's values
+    (a new key in place of the example's), changed by `changes`."""
+    _, unit_environment = unit_settings()
+    values = {
+        **example_environment(),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
+        "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+        **changes,
+    }
+    env = {**os.environ, **unit_environment, **values, "PYTHONPATH": str(DEPLOY)}
+    return subprocess.run([sys.executable, "manage.py", "check"], cwd=STEP, env=env, capture_output=True, text=True)
+
+
+def test_the_production_settings_accept_a_new_key_and_the_hosts_named(tmp_path):
+    result = settings_check(tmp_path, DJANGO_ALLOWED_HOSTS=f"{HOST},www.{HOST}")
+
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("whose", ["environment.example", "the step"])
+def test_the_production_settings_refuse_a_secret_key_from_the_repository(tmp_path, whose):
+    step_key = re.search(r"^SECRET_KEY = '([^']+)'", (STEP / "mysite/settings.py").read_text(), re.MULTILINE)[1]
+    key = example_environment()["DJANGO_SECRET_KEY"] if whose == "environment.example" else step_key
+
+    result = settings_check(tmp_path, DJANGO_SECRET_KEY=key)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY is a key anyone can read in the repository" in result.stderr
+
+
+@pytest.mark.parametrize("hosts", ["*", f"{HOST},*"])
+def test_the_production_settings_refuse_any_host(tmp_path, hosts):
+    result = settings_check(tmp_path, DJANGO_ALLOWED_HOSTS=hosts)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DJANGO_ALLOWED_HOSTS contains *" in result.stderr
+
+
+# nginx's own rules, with no server behind it.
+
+
+def test_nginx_limits_how_fast_one_address_tries_to_log_in(nginx_alone):
+    port, tls = nginx_alone
+
+    statuses = [request(port, "POST", "/accounts/login/", tls=tls).status for _ in range(20)]
+
+    assert statuses[0] == 502, "nginx refused the first login at once"
+    assert 429 in statuses, f"nginx passed on 20 logins in a row: {statuses}"
+
+
+def test_nginx_limits_how_fast_one_address_opens_sockets(nginx_alone):
+    port, tls = nginx_alone
+
+    statuses = [request(port, "GET", "/ws/chat/lobby/", tls=tls).status for _ in range(60)]
+
+    assert statuses[0] == 502, "nginx refused the first handshake at once"
+    assert 429 in statuses, f"nginx passed on 60 handshakes in a row: {statuses}"
+
+
+# The whole deployment.
+
+
 def test_plain_http_is_sent_to_https(deployment):
-    response = deployment.request("GET", "/chat/lobby/", port=deployment.http_port)
+    response = request(deployment.http_port, "GET", "/chat/lobby/")
 
-    assert (response.status, response.headers["Location"]) == (301, "https://127.0.0.1/chat/lobby/")
+    assert (response.status, response.headers["Location"]) == (301, f"https://{HOST}/chat/lobby/")
 
 
-def test_static_files_come_from_nginx_not_daphne(deployment):
+def test_certbots_challenges_are_answered_over_plain_http(deployment):
+    challenges = deployment.folder / "webroot/.well-known/acme-challenge"
+    challenges.mkdir(parents=True, exist_ok=True)
+    (challenges / "a-token").write_text("a-token.a-key")
+
+    response = request(deployment.http_port, "GET", "/.well-known/acme-challenge/a-token")
+
+    assert (response.status, response.body) == (200, b"a-token.a-key")
+
+
+def test_the_session_cleaner_runs_with_the_production_settings(deployment):
+    program, *arguments = unit_lines(CLEANER)["ExecStart"][0].split()
+
+    assert program.endswith("/python")
+    deployment.manage(*arguments[1:])
+
+
+def test_other_host_names_get_no_answer_over_plain_http(deployment):
+    with pytest.raises(http.client.RemoteDisconnected):
+        request(deployment.http_port, "GET", "/chat/lobby/", host="unknown.example.org")
+
+
+def test_other_host_names_get_no_tls_handshake(deployment):
+    with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME|unrecognized name"):
+        deployment.through_nginx("GET", "/chat/lobby/", host="unknown.example.org", server_name="unknown.example.org")
+
+
+def test_another_host_name_over_the_sites_tls_gets_no_answer(deployment):
+    with pytest.raises(http.client.RemoteDisconnected):
+        deployment.through_nginx("GET", "/accounts/login/", host="unknown.example.org")
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+def test_tls_before_1_2_gets_no_handshake(deployment):
+    old = trusting(deployment.folder / "certificate.pem")
+    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("DEFAULT:@SECLEVEL=0")
+
+    with pytest.raises(ssl.SSLError) as refused:
+        deployment.through_nginx("GET", "/accounts/login/", tls=old)
+
+    if "NO_PROTOCOLS_AVAILABLE" in str(refused.value) or "UNSUPPORTED_PROTOCOL" in str(refused.value):
+        pytest.skip(f"this Python's OpenSSL cannot offer TLS 1.1 at all: {refused.value}")
+    assert "TLSV1_ALERT_PROTOCOL_VERSION" in str(refused.value), "the refusal did not come from nginx"
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/static/chat/room.js", "/no-such-page/"])
+def test_https_answers_tell_browsers_to_use_https_alone(deployment, path):
+    response = deployment.through_nginx("GET", path)
+
+    max_age = re.fullmatch(r"max-age=(\d+)", response.headers["Strict-Transport-Security"] or "")
+    assert max_age and int(max_age[1]) > 0, response.headers
+
+
+def test_static_files_come_from_nginx_not_uvicorn(deployment):
     room_js = (STEP / "chat/static/chat/room.js").read_bytes()
 
-    through_nginx = deployment.request("GET", "/static/chat/room.js")
-    from_daphne = deployment.request("GET", "/static/chat/room.js", port=deployment.daphne_ports[0])
+    through_nginx = deployment.through_nginx("GET", "/static/chat/room.js")
+    from_uvicorn = request(deployment.server_ports[0], "GET", "/static/chat/room.js")
 
     assert (through_nginx.status, through_nginx.body) == (200, room_js)
-    assert from_daphne.status == 404
+    assert from_uvicorn.status == 404
 
 
 def test_logging_in_through_nginx_passes_the_csrf_check_and_sets_secure_cookies(deployment):
@@ -351,46 +620,164 @@ def test_logging_in_through_nginx_passes_the_csrf_check_and_sets_secure_cookies(
     assert cookies["sessionid"]["secure"] and cookies["sessionid"]["httponly"]
 
 
-def test_the_production_settings_leave_one_deployment_warning_hsts(deployment):
+def test_the_production_settings_leave_no_deployment_warning(deployment):
     output = deployment.manage("check", "--deploy")
 
-    assert re.findall(r"\(security\.\w+\)", output) == ["(security.W004)"]
+    assert re.findall(r"\(security\.\w+\)", output) == []
 
 
-def test_daphne_believes_forwarded_addresses_but_nginx_replaces_the_clients(deployment):
-    forged = {"X-Forwarded-For": "203.0.113.7"}
-    direct, proxied = f"/direct-{uuid.uuid4().hex}/", f"/proxied-{uuid.uuid4().hex}/"
-
-    deployment.request("GET", direct, forged, port=deployment.daphne_ports[0])
-    deployment.request("GET", proxied, forged)
-
-    def line(path):
-        return next(
-            (line for log in deployment.daphne_logs() for line in log.splitlines() if f'"GET {path}"' in line), None
-        )
-
-    wait_until(lambda: line(direct) and line(proxied), "daphne did not log both requests")
-    assert line(direct).startswith("203.0.113.7:")
-    assert line(proxied).startswith("127.0.0.1:")
+def logged_client(deployment: Deployment, path: str) -> str:
+    """The client address uvicorn logged for a request of `path`."""
+    index = deployment.logged_by(re.escape(f'"GET {path} HTTP/1.1"'))
+    line = next(line for line in deployment.server_logs()[index].splitlines() if f'"GET {path} HTTP/1.1"' in line)
+    return re.search(r"(\S+):\d+ - \"GET", line)[1]
 
 
-def test_a_message_through_nginx_reaches_a_socket_on_the_other_daphne(deployment):
+def test_uvicorn_believes_forwarded_addresses_from_this_machine_and_nginx_replaces_the_clients(deployment):
+    forged = {"X-Forwarded-For": FORGED_ADDRESS}
+    direct, proxied = f"/direct-{secrets.token_hex(6)}/", f"/proxied-{secrets.token_hex(6)}/"
+
+    request(deployment.server_ports[0], "GET", direct, forged)
+    deployment.through_nginx("GET", proxied, forged)
+
+    assert logged_client(deployment, direct) == FORGED_ADDRESS
+    assert logged_client(deployment, proxied) == "127.0.0.1"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux answers on every address of 127.0.0.0/8")
+def test_uvicorn_believes_forwarded_addresses_from_nginx_only(deployment):
+    forged = {"X-Forwarded-For": FORGED_ADDRESS}
+    direct, proxied = f"/direct-{secrets.token_hex(6)}/", f"/proxied-{secrets.token_hex(6)}/"
+
+    request(deployment.server_ports[0], "GET", direct, forged, source="127.0.0.2")
+    deployment.through_nginx("GET", proxied, forged, source="127.0.0.2")
+
+    assert logged_client(deployment, direct) == "127.0.0.2", "uvicorn believed a client that is not nginx"
+    assert logged_client(deployment, proxied) == "127.0.0.2", "uvicorn did not believe nginx about the client"
+
+
+def test_a_message_through_nginx_reaches_a_socket_on_the_other_uvicorn(deployment):
     session = deployment.log_in()["sessionid"].value
-    room = f"deploy_{uuid.uuid4().hex[:12]}"
-
-    def connections():
-        return [log.count(f'"WSCONNECT /ws/chat/{room}/"') for log in deployment.daphne_logs()]
+    room = f"deploy_{secrets.token_hex(6)}"
 
     async def chat():
-        async with deployment.websocket(room, session) as first:
-            await asyncio.to_thread(wait_until, lambda: sum(connections()) == 1, "daphne did not log the socket")
-            async with deployment.websocket(room, session) as second:
-                await asyncio.to_thread(wait_until, lambda: sum(connections()) == 2, "daphne did not log the socket")
-                assert connections() == [1, 1], "nginx sent both sockets to the same daphne"
+        async with deployment.websocket(room, session, "socket=first") as first:
+            first_server = deployment.logged_by(accepted_socket(room, "socket=first"))
+            async with deployment.websocket(room, session, "socket=second") as second:
+                second_server = deployment.logged_by(accepted_socket(room, "socket=second"))
+                assert first_server != second_server, "nginx sent both sockets to the same uvicorn"
 
-                await first.send(json.dumps({"message": "through nginx"}))
+                await first.send(json.dumps({"message": "through nginx", "client_id": "deploy-1"}))
 
-                assert json.loads(await asyncio.wait_for(second.recv(), 5))["message"] == "through nginx"
-                assert json.loads(await asyncio.wait_for(first.recv(), 5))["message"] == "through nginx"
+                for socket_ in (second, first):
+                    [message] = json.loads(await asyncio.wait_for(socket_.recv(), 5))["messages"]
+                    assert (message["message"], message["client_id"]) == ("through nginx", "deploy-1")
 
     asyncio.run(chat())
+
+
+class Page:
+    """room.js's side of step 07's protocol, through nginx: gives each message an id and keeps it until the server's
+    frame for it comes back, sends those again after a reconnect, and records every number and close code. Each
+    handshake names the page and its count in the query string, so uvicorn's log says which process took it."""
+
+    def __init__(self, deployment: Deployment, name: str, room: str, session: str):
+        self.deployment, self.name, self.room, self.session = deployment, name, room, session
+        self.last_number = 0  # every message up to it has arrived
+        self.numbers: set[int] = set()
+        self.unsaved: dict[str, str] = {}  # client id: text
+        self.acknowledged = 0
+        self.errors: list[dict] = []
+        self.ids = (f"{name}-{number}" for number in itertools.count(1))
+        self.queries: list[str] = []  # the query string of each handshake
+        self.close_codes: list[int] = []
+        self.socket = None
+        self.open = asyncio.Event()
+
+    async def stay_connected(self):
+        """Connects, reconnects when the socket closes, and reads; until cancelled."""
+        while True:
+            query = f"after={self.last_number}&page={self.name}.{len(self.queries) + 1}"
+            self.queries.append(query)
+            try:
+                async with self.deployment.websocket(self.room, self.session, query) as socket_:
+                    self.socket = socket_
+                    for client_id, text in list(self.unsaved.items()):
+                        await socket_.send(json.dumps({"message": text, "client_id": client_id}))
+                    self.open.set()
+                    async for frame in socket_:
+                        self.read(json.loads(frame))
+            except (OSError, InvalidHandshake, ConnectionClosed):
+                pass
+            self.open.clear()
+            if self.socket is None:
+                await asyncio.sleep(0.5)  # the handshake failed: try again after a while, as room.js does
+            else:
+                self.close_codes.append(self.socket.close_code)
+                self.socket = None
+
+    def read(self, frame: dict):
+        if "messages" not in frame:
+            self.errors.append(frame)
+        for message in frame.get("messages", []):
+            self.numbers.add(message["number"])
+            while self.last_number + 1 in self.numbers:
+                self.last_number += 1
+            if self.unsaved.pop(message["client_id"], None) is not None:
+                self.acknowledged += 1
+
+    async def send_steadily(self, count: int):
+        for number in range(count):
+            client_id = next(self.ids)
+            self.unsaved[client_id] = f"{self.name} says {number}"
+            await self.open.wait()
+            with contextlib.suppress(ConnectionClosed):  # sent again once it has reconnected
+                await self.socket.send(json.dumps({"message": self.unsaved[client_id], "client_id": client_id}))
+            await asyncio.sleep(1 / SENDING_RATE)  # the pace of someone typing, under the send limit
+
+
+def test_a_rolling_restart_loses_no_message_and_moves_the_pages_to_the_other_uvicorn(deployment):
+    session = deployment.log_in()["sessionid"].value
+    room = f"restart_{secrets.token_hex(6)}"
+    total = PAGES * MESSAGES_EACH
+    pages = [Page(deployment, f"p{number}", room, session) for number in range(PAGES)]
+
+    async def restart_one_process_while_they_chat():
+        readers = []
+        try:
+            for page in pages:
+                readers.append(asyncio.create_task(page.stay_connected()))
+                await asyncio.wait_for(page.open.wait(), 10)
+            servers = {page: deployment.logged_by(accepted_socket(room, page.queries[0])) for page in pages}
+            sending = asyncio.gather(*(page.send_steadily(MESSAGES_EACH) for page in pages))
+            await eventually(lambda: sum(page.acknowledged for page in pages) >= total / 4, "few messages came back")
+
+            stopped = await asyncio.to_thread(deployment.servers[0].stop)
+
+            await asyncio.wait_for(sending, 20)
+            await eventually(lambda: not any(page.unsaved for page in pages), "some messages never came back", 20)
+            await eventually(lambda: all(page.last_number == total for page in pages), "a page lacks messages")
+            return servers, stopped
+        finally:
+            for reader in readers:
+                reader.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+    try:
+        servers, stopped = asyncio.run(restart_one_process_while_they_chat())
+    finally:
+        deployment.restart(0)
+
+    moved = [page for page in pages if servers[page] == 0]
+    stayed = [page for page in pages if servers[page] == 1]
+    assert moved and stayed, "nginx sent every socket to one uvicorn"
+    assert stopped == STOPPED_BY_SIGTERM, "uvicorn did not stop by itself once it had drained"
+    assert [page.close_codes for page in moved] == [[SERVICE_RESTART]] * len(moved)
+    assert [len(page.queries) for page in stayed] == [1] * len(stayed), "a page on the other uvicorn reconnected"
+    assert [deployment.logged_by(accepted_socket(room, page.queries[1])) for page in moved] == [1] * len(moved)
+    assert [page.errors for page in pages] == [[]] * len(pages)
+    saved = saved_messages(deployment.database, room)
+    assert [number for number, _ in saved] == list(range(1, total + 1))
+    assert sorted(client_id for _, client_id in saved) == sorted(
+        f"{page.name}-{number}" for page in pages for number in range(1, MESSAGES_EACH + 1)
+    )
