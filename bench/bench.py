@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -357,6 +358,8 @@ class Flooder(Client):
         super().__init__(0, sender)
         self.error_text: str | None = None
         self.close_code: int | None = None
+        # Once the server has closed the socket, or the run has.
+        self.ended = False
 
     async def receive(self, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -368,6 +371,11 @@ class Flooder(Client):
                     self.error_text = error
         if not run.closing:
             self.close_code = self.websocket.close_code
+        self.ended = True
+
+    def settled(self, load: Load, run: Run, others: int) -> bool:
+        """Whether the server has dealt with the flood: closed the socket, or sent every message to the room."""
+        return self.websocket is None or self.ended or run.flood_delivered >= load.flood * others
 
     async def send(self, load: Load, start: float, label: str) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -444,7 +452,8 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     await asyncio.gather(*(client.send(load, start, label) for client in open_sockets))
     members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
     expected = sum(client.sent * members[client.room] for client in connected)
-    await wait_for_deliveries(run, expected)
+    flood_settled = (lambda: flooder.settled(load, run, members[0])) if flooder else (lambda: True)
+    await wait_for_deliveries(run, expected, flood_settled)
     run.closing = True
     await asyncio.gather(*(client.websocket.close() for client in open_sockets), return_exceptions=True)
     await asyncio.gather(*receivers, return_exceptions=True)
@@ -481,10 +490,19 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     )
 
 
-async def wait_for_deliveries(run: Run, expected: int) -> None:
-    """Until everything arrived, or nothing more arrived for 3 seconds (the flood's frames count as something)."""
+async def wait_for_deliveries(run: Run, expected: int, flood_settled: Callable[[], bool]) -> None:
+    """Until everything arrived and the server has dealt with any flood, or nothing more arrived for 3 seconds (the
+    flood's frames count as something).
+
+    The load's messages may all arrive before the server has read as far into the flood as its limit: the flood's
+    outcome is only known once the server has closed the flooding socket or sent its every message on.
+    """
     last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
-    while run.delivered < expected and time.monotonic() < deadline and time.monotonic() - last_change < 3:
+    while (
+        (run.delivered < expected or not flood_settled())
+        and time.monotonic() < deadline
+        and time.monotonic() - last_change < 3
+    ):
         if run.frames != last_count:
             last_count, last_change = run.frames, time.monotonic()
         await asyncio.sleep(0.05)
