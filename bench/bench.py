@@ -1,11 +1,13 @@
 """Load a step's chat server with many WebSocket clients, and report what reached whom and how fast.
 
     python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M] [--rate HZ] [--sweep HZ,HZ,...]
-                             [--processes N] [--flood [N]] [--idle S] [--plot FILE.svg|FILE.png] [--json FILE]
+                             [--processes N] [--server daphne|uvicorn] [--flood [N]] [--idle S]
+                             [--plot FILE.svg|FILE.png] [--json FILE]
 
 `workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
 Each target is served on 127.0.0.1, one after the other, and gets the same load. A step is served in a daphne
-process of its own, or in N of them with --processes N, sharing Redis and the database:
+process of its own (or uvicorn's, with --server uvicorn, run as the deployment runs it), or in N of them with
+--processes N, sharing Redis and the database:
 
   ours      the step as it is, with its own settings (and a throwaway database)
   official  the same step with the channel layer set up as the Channels tutorial does: the Redis host, nothing else
@@ -45,6 +47,8 @@ HOST = "127.0.0.1"
 # The sweep's bar: a rate passes when nothing is lost or duplicated, no socket fails, and p99 stays under this.
 P99_LIMIT_MS = 250
 TARGETS = ("ours", "official", "plain")
+# What serves a step target: daphne, the server of runserver, or uvicorn, the deployment's, as the deployment runs it.
+SERVERS = ("daphne", "uvicorn")
 # From this step on the chat accepts only logged-in users.
 FIRST_STEP_WITH_LOGIN = 5
 # Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
@@ -110,8 +114,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="serve each step target in N daphne processes sharing Redis and the database; client k connects to "
+        help="serve each step target in N server processes sharing Redis and the database; client k connects to "
         "process k %% N, so every room spans them all (default: 1; plain is always one process)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=SERVERS[0],
+        help="the server of the step targets (default: daphne); plain is the websockets library either way",
     )
     parser.add_argument(
         "--flood",
@@ -228,6 +238,8 @@ class Result:
     # Sockets still open after the idle time, of the `clients` × `rooms` - `connect_errors` that connected.
     open_after_idle: int | None = None
     errors: dict[str, int] = field(default_factory=dict)
+    # What served a step target; None for plain.
+    server: str | None = None
 
     @property
     def passes(self) -> bool:
@@ -242,7 +254,8 @@ class Result:
 
     @property
     def label(self) -> str:
-        return self.target if self.processes == 1 else f"{self.target} ×{self.processes}"
+        served_by = f" ({self.server})" if self.server else ""
+        return f"{self.target}{served_by}" + ("" if self.processes == 1 else f" ×{self.processes}")
 
     def row(self) -> list[str]:
         return [
@@ -463,6 +476,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     last = max((client.last_delivery for client in connected), default=start)
     return Result(
         target=target,
+        server=served.server,
         processes=len(served.ports),
         rooms=load.rooms,
         clients=load.clients,
@@ -600,6 +614,8 @@ class Served:
     ports: list[int]
     logs: list[Path]
     cookies: list[str]
+    # What serves a step target; None for plain.
+    server: str | None = None
 
     def address(self, client: int, room: str) -> tuple[str, str, str | None]:
         """The URL, Origin and Cookie header client number `client` connects to `room` with, spread over processes."""
@@ -619,12 +635,12 @@ class Served:
 
 
 @contextlib.contextmanager
-def server(target: str, step: Path, scratch: Path, processes: int, users: int):
-    """Serve a target on free ports of 127.0.0.1: a step in `processes` processes that share Redis and a database,
-    with `users` logged-in users if the step needs them; plain in one process."""
+def server(target: str, step: Path, scratch: Path, processes: int, users: int, server_name: str = "daphne"):
+    """Serve a target on free ports of 127.0.0.1: a step in `processes` processes of `server_name` that share Redis
+    and a database, with `users` logged-in users if the step needs them; plain in one process."""
     if target == "plain":
         command, cwd, env = [sys.executable, str(HERE / "plain_server.py")], HERE, dict(os.environ)
-        processes, cookies = 1, []
+        processes, cookies, server_name = 1, [], None
     else:
         env = {
             **os.environ,
@@ -634,7 +650,7 @@ def server(target: str, step: Path, scratch: Path, processes: int, users: int):
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
         subprocess.run(migrate, cwd=step, env=env, check=True)
         cookies = log_in(step, env, users) if needs_login(step) else []
-        command, cwd = [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"], step
+        command, cwd = server_command(server_name), step
     ports = free_ports(processes)
     logs = [scratch / f"{target}-{port}.log" for port in ports]
     with contextlib.ExitStack() as stack:
@@ -644,7 +660,16 @@ def server(target: str, step: Path, scratch: Path, processes: int, users: int):
         ]
         for port, log, process in zip(ports, logs, started, strict=True):
             wait_until_listening(target, port, process, log)
-        yield Served(ports, logs, cookies)
+        yield Served(ports, logs, cookies, server_name)
+
+
+def server_command(server_name: str) -> list[str]:
+    """The command that serves the step in the current folder, but for its --port."""
+    if server_name == "uvicorn":
+        # As the deployment runs it. Channels' router has no lifespan protocol, which uvicorn would log it lacks.
+        options = ["--host", HOST, "--ws", "websockets-sansio", "--lifespan", "off"]
+        return [sys.executable, "-m", "uvicorn", *options, "mysite.asgi:application"]
+    return [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -886,13 +911,13 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.processes <= MAX_PROCESSES:
         raise SystemExit(f"bench: --processes takes 1 to {MAX_PROCESSES}")
 
-    processes = f", {args.processes} processes for each step target" if args.processes > 1 else ""
-    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}{processes}", flush=True)
+    processes = f"{args.processes} {args.server} processes" if args.processes > 1 else args.server
+    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}; {processes} for each step target", flush=True)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         for target in targets:
             users = args.rooms * args.clients + bool(args.flood)
-            with server(target, step, Path(scratch), args.processes, users) as served:
+            with server(target, step, Path(scratch), args.processes, users, args.server) as served:
                 for number, load in enumerate(loads):
                     sizes = served.log_sizes()
                     result = asyncio.run(load_server(target, served, load, f"bench{number}-{random.randrange(10**6)}"))

@@ -65,10 +65,10 @@ def test_the_report_is_a_table_with_a_row_per_target(tiny_run):
 
     assert COLUMNS in output.splitlines()
     assert [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ") and "× 3" in line][-2:] == [
-        "| ours",
+        "| ours (daphne)",
         "| plain",
     ]
-    assert "ours: delivered/s × " in output
+    assert "ours (daphne): delivered/s × " in output
 
 
 def test_step_05_logged_in_users_get_every_message_exactly_once(tmp_path):
@@ -92,7 +92,25 @@ def test_two_processes_share_every_room_and_deliver_everything_in_order(tmp_path
     assert result["processes"] == 2
     assert result["sent"] == 2 * 3 * 3
     assert_every_message_arrived_once_in_order(result, 3)
-    assert any(line.startswith("| ours ×2 | 2 × 3 |") for line in output.splitlines())
+    assert any(line.startswith("| ours (daphne) ×2 | 2 × 3 |") for line in output.splitlines())
+
+
+def test_the_report_names_the_server_of_each_step_target(tmp_path):
+    output, results = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
+        *("--server", "uvicorn", "--processes", "2"),
+    )
+
+    assert [(result["target"], result["server"], result["processes"]) for result in results] == [
+        ("ours", "uvicorn", 2),
+        ("plain", None, 1),
+    ]
+    for result in results:
+        assert_every_message_arrived_once_in_order(result, 3)
+    rows = [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ") and "× 3" in line]
+    assert rows[-2:] == ["| ours (uvicorn) ×2", "| plain"]
+    assert "ours (uvicorn) ×2: delivered/s × " in output
 
 
 def test_a_flood_is_5000_messages_unless_told_otherwise():
@@ -116,7 +134,7 @@ def test_a_flood_is_reported_apart_from_the_load(tmp_path):
     assert flood["close_code"] == 4008
     assert flood["error_text"].startswith("Too many messages")
     assert flood["delivered_to_others"] < 200 * 3
-    assert "ours: flood: " in output
+    assert "ours (daphne): flood: " in output
 
 
 def test_sockets_left_idle_stay_open_and_then_receive_everything(tmp_path):
@@ -129,7 +147,7 @@ def test_sockets_left_idle_stay_open_and_then_receive_everything(tmp_path):
     assert (result["idle_seconds"], result["open_after_idle"]) == (1, 2 * 3)
     assert result["sent"] == 2 * 3 * 3
     assert_every_message_arrived_once_in_order(result, 3)
-    assert "ours: after 1 s idle, 6 of 6 sockets still open" in output
+    assert "ours (daphne): after 1 s idle, 6 of 6 sockets still open" in output
 
 
 def test_a_png_plot_is_the_svg_drawn_by_chromium(tmp_path):
