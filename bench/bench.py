@@ -17,6 +17,10 @@ R rooms of C clients connect at once; then every client sends M messages at HZ p
 which run it belongs to, who sent it, its number and when it was due, and every client counts what it receives.
 Every message should reach each of the C sockets in its room (the sender's included) exactly once and in order.
 From step 05 on the chat refuses anonymous sockets, so each client is a user of its own with a real session.
+From step 07 on the server sends messages in batches, {"messages": [...]}, each counted as its own message, and each
+client gives every message an id: the server acknowledges the message by echoing it with the id, or names the id when
+it refuses the message or could not save it. A message whose sender was told so is counted as refused or not saved,
+not as lost; one the server took and then did not deliver to some socket of its room is lost.
 
 With --idle S the sockets stay silent for S seconds between connecting and sending. With --flood one more
 client of room 0 sends as fast as it can while the load runs; its messages are counted apart from the load's.
@@ -44,13 +48,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HOST = "127.0.0.1"
-# The sweep's bar: a rate passes when nothing is lost or duplicated, no socket fails, and p99 stays under this.
+# The sweep's bar: a rate passes when nothing is lost, refused, left unsaved or duplicated, no socket fails, and p99
+# stays under this.
 P99_LIMIT_MS = 250
 TARGETS = ("ours", "official", "plain")
 # What serves a step target: daphne, the server of runserver, or uvicorn, the deployment's, as the deployment runs it.
 SERVERS = ("daphne", "uvicorn")
 # From this step on the chat accepts only logged-in users.
 FIRST_STEP_WITH_LOGIN = 5
+# From this step on the server takes an id with each message, echoes it to the sender once the message is saved, and
+# names the messages it refused or did not save by it.
+FIRST_STEP_WITH_CLIENT_IDS = 7
 # Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
 MAX_SOCKETS = 1000
 MAX_SECONDS = 120
@@ -83,6 +91,9 @@ COLUMNS = [
     "p50 ms",
     "p99 ms",
     "lost",
+    "acknowledged",
+    "refused",
+    "not saved",
     "duplicated",
     "out of order",
     "connect errors",
@@ -192,12 +203,19 @@ class Flood:
     # Deliveries of its messages to the room's other sockets, which are counted apart from the load's.
     delivered_to_others: int
     others: int
+    # Its messages the server acknowledged (None where it does not), refused, and said it did not save.
+    acknowledged: int | None = None
+    refused: int = 0
+    not_saved: int = 0
 
     def outcome(self) -> str:
         if self.connect_error:
             return f"the flooding client could not connect ({self.connect_error})"
+        answers = ""
+        if self.acknowledged is not None:
+            answers = f" ({self.acknowledged:,} acknowledged, {self.refused:,} refused, {self.not_saved:,} not saved)"
         return (
-            f"flood: {self.sent:,} of {self.messages:,} messages sent into room 0, {self.ending()}; "
+            f"flood: {self.sent:,} of {self.messages:,} messages sent into room 0{answers}, {self.ending()}; "
             f"{self.delivered_to_others:,} of {self.sent * self.others:,} deliveries of them reached the room's "
             f"{self.others} other sockets before the run ended"
         )
@@ -224,6 +242,7 @@ class Result:
     sent: int
     expected: int
     delivered: int
+    # Messages sent and not told of that did not reach a socket of their room, counted once for each such socket.
     lost: int
     duplicated: int
     out_of_order: int
@@ -240,11 +259,18 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
     # What served a step target; None for plain.
     server: str | None = None
+    # From step 07 on: messages echoed to their sender with its id (None before), refused at once, and named in an
+    # error as not saved. The last two were told to their sender, so they are not lost, but they were not delivered.
+    acknowledged: int | None = None
+    refused: int = 0
+    not_saved: int = 0
 
     @property
     def passes(self) -> bool:
         return (
             self.lost == 0
+            and self.refused == 0
+            and self.not_saved == 0
             and self.duplicated == 0
             and self.connect_errors == 0
             and self.closed_early == 0
@@ -266,6 +292,9 @@ class Result:
             milliseconds(self.p50_ms),
             milliseconds(self.p99_ms),
             f"{self.lost:,}",
+            "" if self.acknowledged is None else f"{self.acknowledged:,}",
+            f"{self.refused:,}",
+            f"{self.not_saved:,}",
             f"{self.duplicated:,}",
             f"{self.out_of_order:,}",
             f"{self.connect_errors:,}",
@@ -295,6 +324,15 @@ class Client:
         self.out_of_order = 0
         self.latencies: list[float] = []
         self.last_delivery = 0.0
+        # Numbers of this client's messages that the server echoed with their client id, that it refused, and that it
+        # said it did not save: the last two were told, so they are neither expected nor lost.
+        self.acknowledged: set[int] = set()
+        self.refused: set[int] = set()
+        self.not_saved: set[int] = set()
+
+    @property
+    def told(self) -> set[int]:
+        return self.refused | self.not_saved
 
     async def connect(self, url: str, origin: str, cookie: str | None) -> None:
         from websockets.asyncio.client import connect
@@ -318,37 +356,81 @@ class Client:
 
         with contextlib.suppress(ConnectionClosed):
             async for frame in self.websocket:
-                now = time.monotonic()
-                data = json.loads(frame)
-                text = data.get("message")
-                if not isinstance(text, str):
-                    run.count_error("error frame")
-                    continue
-                message = read_message(text, run.label)
-                if message is None:
-                    run.earlier_messages += 1
-                    continue
-                sender, number, due = message
-                run.frames += 1
-                if data.get("author", username(sender)) != username(sender):
-                    run.count_error("sent under another user's name")
-                if sender == run.flooder:
-                    run.flood_delivered += 1
-                    continue
-                key = (sender, number)
-                self.seen[key] = self.seen.get(key, 0) + 1
-                if self.seen[key] > 1:
-                    continue
-                if key[1] < self.highest.get(key[0], -1):
-                    self.out_of_order += 1
-                self.highest[key[0]] = max(key[1], self.highest.get(key[0], -1))
-                self.latencies.append(now - due)
-                self.last_delivery = now
-                run.delivered += 1
+                self.take(frame, run, time.monotonic())
         if not run.closing:
             self.closed_early = True
 
-    async def send(self, load: Load, start: float, label: str) -> None:
+    def take(self, frame: str | bytes, run: Run, now: float) -> None:
+        """Count what one frame brings: a message, a batch of them, an error, or the start of the history."""
+        try:
+            data = json.loads(frame)
+        except ValueError:
+            run.count_error("not JSON")
+            return
+        if not isinstance(data, dict):
+            run.count_error("not a JSON object")
+        elif isinstance(data.get("messages"), list):
+            # From step 07 on: a batch, each message as the earlier steps sent it in a frame of its own.
+            for message in data["messages"]:
+                self.take_message(message, run, now)
+        elif "message" in data:
+            self.take_message(data, run, now)
+        elif "error" in data:
+            self.take_error(data, run)
+        elif "history_after" not in data:  # the number of older messages the history leaves out
+            run.count_error("unknown frame")
+
+    def take_error(self, data: dict, run: Run) -> None:
+        """An error frame: the refusal of one message, the names of some not saved, or a complaint about the socket."""
+        refused, not_saved = data.get("refused"), data.get("not_saved")
+        if refused is not None:
+            self.add_told(self.refused, [refused], run)
+        elif isinstance(not_saved, list):
+            self.add_told(self.not_saved, not_saved, run)
+        else:
+            run.count_error("error frame")
+
+    def add_told(self, into: set[int], client_ids: list, run: Run) -> None:
+        for client_id in client_ids:
+            number = client_id_number(client_id, run.label)
+            if number is None:
+                run.count_error("told about a message it did not send")
+            else:
+                into.add(number)
+
+    def take_message(self, data: object, run: Run, now: float) -> None:
+        text = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            run.count_error("message without text")
+            return
+        message = read_message(text, run.label)
+        if message is None:
+            run.earlier_messages += 1
+            return
+        sender, number, due = message
+        run.frames += 1
+        if data.get("author", username(sender)) != username(sender):
+            run.count_error("sent under another user's name")
+        if sender == self.sender and run.client_ids:
+            if data.get("client_id") == client_id(run.label, number):
+                self.acknowledged.add(number)
+            else:
+                run.count_error("echoed without its client id")
+        if sender == run.flooder:
+            run.flood_delivered += 1
+            return
+        key = (sender, number)
+        self.seen[key] = self.seen.get(key, 0) + 1
+        if self.seen[key] > 1:
+            return
+        if key[1] < self.highest.get(key[0], -1):
+            self.out_of_order += 1
+        self.highest[key[0]] = max(key[1], self.highest.get(key[0], -1))
+        self.latencies.append(now - due)
+        self.last_delivery = now
+        run.delivered += 1
+
+    async def send(self, load: Load, start: float, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
 
         interval = 1 / load.rate
@@ -358,7 +440,7 @@ class Client:
             due = start + offset + number * interval
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             try:
-                await self.websocket.send(message_frame(label, self.sender, number, due))
+                await self.websocket.send(message_frame(run, self.sender, number, due))
             except ConnectionClosed:
                 return
             self.sent += 1
@@ -379,24 +461,41 @@ class Flooder(Client):
 
         with contextlib.suppress(ConnectionClosed):
             async for frame in self.websocket:
-                error = json.loads(frame).get("error")
-                if isinstance(error, str) and self.error_text is None:
-                    self.error_text = error
+                self.take(frame, run, time.monotonic())
         if not run.closing:
             self.close_code = self.websocket.close_code
         self.ended = True
 
-    def settled(self, load: Load, run: Run, others: int) -> bool:
-        """Whether the server has dealt with the flood: closed the socket, or sent every message to the room."""
-        return self.websocket is None or self.ended or run.flood_delivered >= load.flood * others
+    def take_error(self, data: dict, run: Run) -> None:
+        # Errors are what a flood is for: the first says what the server made of it, and none counts against the load.
+        if isinstance(data.get("error"), str) and self.error_text is None:
+            self.error_text = data["error"]
+        if data.get("refused") is not None:
+            self.add_told(self.refused, [data["refused"]], run)
+        elif isinstance(data.get("not_saved"), list):
+            self.add_told(self.not_saved, data["not_saved"], run)
 
-    async def send(self, load: Load, start: float, label: str) -> None:
+    def take_message(self, data: object, run: Run, now: float) -> None:
+        # Only the echoes of its own messages: the room's others are the load's, counted by the load's sockets.
+        message = read_message(data.get("message", ""), run.label) if isinstance(data, dict) else None
+        if message and message[0] == self.sender and data.get("client_id") == client_id(run.label, message[1]):
+            self.acknowledged.add(message[1])
+
+    def settled(self, load: Load, run: Run, others: int) -> bool:
+        """Whether the server has dealt with the flood: closed the socket, or sent on or answered every message."""
+        if self.websocket is None or self.ended:
+            return True
+        if run.client_ids:
+            return self.sent == load.flood and len(self.acknowledged | self.told) >= load.flood
+        return run.flood_delivered >= load.flood * others
+
+    async def send(self, load: Load, start: float, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
 
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         for number in range(load.flood):
             try:
-                await self.websocket.send(message_frame(label, self.sender, number, time.monotonic()))
+                await self.websocket.send(message_frame(run, self.sender, number, time.monotonic()))
             except ConnectionClosed:
                 return
             self.sent += 1
@@ -404,12 +503,40 @@ class Flooder(Client):
             await asyncio.sleep(0)
 
     def report(self, load: Load, run: Run, others: int) -> Flood:
-        return Flood(load.flood, self.sent, self.error, self.close_code, self.error_text, run.flood_delivered, others)
+        return Flood(
+            load.flood,
+            self.sent,
+            self.error,
+            self.close_code,
+            self.error_text,
+            run.flood_delivered,
+            others,
+            acknowledged=len(self.acknowledged) if run.client_ids else None,
+            refused=len(self.refused),
+            not_saved=len(self.not_saved),
+        )
 
 
-def message_frame(label: str, sender: int, number: int, due: float) -> str:
-    """The frame a client sends: a chat message whose text says which run, sender and number it is, and when due."""
-    return json.dumps({"message": f"{label}:{sender}:{number}:{due:.6f}"})
+def message_frame(run: Run, sender: int, number: int, due: float) -> str:
+    """The frame a client sends: a chat message whose text says which run, sender and number it is, and when due;
+    with an id the server acknowledges the message by, where it does."""
+    frame: dict[str, str] = {"message": f"{run.label}:{sender}:{number}:{due:.6f}"}
+    if run.client_ids:
+        frame["client_id"] = client_id(run.label, number)
+    return json.dumps(frame)
+
+
+def client_id(label: str, number: int) -> str:
+    """The id of a sender's message `number` in the run `label`: unique for the user, as the server requires, across
+    the runs of a sweep, which share the database."""
+    return f"{label}-{number}"
+
+
+def client_id_number(value: object, label: str) -> int | None:
+    """The number in the id of a message of the run `label`; None for any other id."""
+    if not isinstance(value, str) or not value.startswith(f"{label}-") or not value[len(label) + 1 :].isdigit():
+        return None
+    return int(value[len(label) + 1 :])
 
 
 def read_message(text: str, label: str) -> tuple[int, int, float] | None:
@@ -425,9 +552,11 @@ def username(sender: int) -> str:
 
 
 class Run:
-    def __init__(self, label: str, flooder: int | None):
+    def __init__(self, label: str, flooder: int | None, client_ids: bool = False):
         self.label = label
         self.flooder = flooder
+        # Whether each message carries an id, which the server acknowledges it by: from step 07 on.
+        self.client_ids = client_ids
         # Frames of this run's messages that reached the load's clients, and of those, the ones the flooder sent.
         self.frames = 0
         self.flood_delivered = 0
@@ -444,7 +573,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     """Connect, send, wait for the deliveries to stop, then count."""
     clients = [Client(room, room * load.clients + index) for room in range(load.rooms) for index in range(load.clients)]
     flooder = Flooder(len(clients)) if load.flood else None
-    run = Run(label, flooder.sender if flooder else None)
+    run = Run(label, flooder.sender if flooder else None, served.client_ids)
     sockets = [*clients, *([flooder] if flooder else [])]
     started = time.monotonic()
     await asyncio.gather(
@@ -462,9 +591,12 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         await asyncio.sleep(load.idle)
         open_after_idle = sum(client.is_open for client in connected)
     start = time.monotonic() + 0.5
-    await asyncio.gather(*(client.send(load, start, label) for client in open_sockets))
+    await asyncio.gather(*(client.send(load, start, run) for client in open_sockets))
     members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
-    expected = sum(client.sent * members[client.room] for client in connected)
+
+    def expected() -> int:
+        return expected_deliveries(connected, members)
+
     flood_settled = (lambda: flooder.settled(load, run, members[0])) if flooder else (lambda: True)
     await wait_for_deliveries(run, expected, flood_settled)
     run.closing = True
@@ -472,7 +604,9 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     await asyncio.gather(*receivers, return_exceptions=True)
 
     latencies = sorted(latency for client in connected for latency in client.latencies)
-    delivered = sum(len(client.seen) for client in connected)
+    delivered = deliveries(connected)
+    if delivered_though_told := sum(len(client.seen) for client in connected) - delivered:
+        run.errors["delivered, though its sender was told it was not"] = delivered_though_told
     last = max((client.last_delivery for client in connected), default=start)
     return Result(
         target=target,
@@ -487,9 +621,12 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
         sent=sum(client.sent for client in connected),
-        expected=expected,
+        expected=expected(),
         delivered=delivered,
-        lost=expected - delivered,
+        lost=expected() - delivered,
+        acknowledged=sum(len(client.acknowledged) for client in connected) if run.client_ids else None,
+        refused=sum(len(client.refused) for client in connected),
+        not_saved=sum(len(client.not_saved) for client in connected),
         duplicated=sum(count - 1 for client in connected for count in client.seen.values()),
         out_of_order=sum(client.out_of_order for client in connected),
         connect_errors=len(clients) - len(connected),
@@ -504,7 +641,18 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     )
 
 
-async def wait_for_deliveries(run: Run, expected: int, flood_settled: Callable[[], bool]) -> None:
+def expected_deliveries(clients: list[Client], members: dict[int, int]) -> int:
+    """Every message sent, to every socket of its room; but for those the server told their sender it did not take."""
+    return sum((client.sent - len(client.told)) * members[client.room] for client in clients)
+
+
+def deliveries(clients: list[Client]) -> int:
+    """The messages that reached each socket, once each however often they came, but for those told of."""
+    told = {client.sender: client.told for client in clients}
+    return sum(number not in told.get(sender, ()) for client in clients for sender, number in client.seen)
+
+
+async def wait_for_deliveries(run: Run, expected: Callable[[], int], flood_settled: Callable[[], bool]) -> None:
     """Until everything arrived and the server has dealt with any flood, or nothing more arrived for 3 seconds (the
     flood's frames count as something).
 
@@ -513,7 +661,7 @@ async def wait_for_deliveries(run: Run, expected: int, flood_settled: Callable[[
     """
     last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
     while (
-        (run.delivered < expected or not flood_settled())
+        (run.delivered < expected() or not flood_settled())
         and time.monotonic() < deadline
         and time.monotonic() - last_change < 3
     ):
@@ -607,6 +755,10 @@ def needs_login(step: Path) -> bool:
     return int(step.name.split("_")[0]) >= FIRST_STEP_WITH_LOGIN
 
 
+def acknowledges(step: Path) -> bool:
+    return int(step.name.split("_")[0]) >= FIRST_STEP_WITH_CLIENT_IDS
+
+
 @dataclass
 class Served:
     """A target being served: a port and a log per process, and each client's Cookie header if the step needs one."""
@@ -616,6 +768,8 @@ class Served:
     cookies: list[str]
     # What serves a step target; None for plain.
     server: str | None = None
+    # Whether the server acknowledges each message by the id its client gave it.
+    client_ids: bool = False
 
     def address(self, client: int, room: str) -> tuple[str, str, str | None]:
         """The URL, Origin and Cookie header client number `client` connects to `room` with, spread over processes."""
@@ -660,7 +814,7 @@ def server(target: str, step: Path, scratch: Path, processes: int, users: int, s
         ]
         for port, log, process in zip(ports, logs, started, strict=True):
             wait_until_listening(target, port, process, log)
-        yield Served(ports, logs, cookies, server_name)
+        yield Served(ports, logs, cookies, server_name, target != "plain" and acknowledges(step))
 
 
 def server_command(server_name: str) -> list[str]:

@@ -9,14 +9,15 @@ import sys
 
 import pytest
 
-from bench.bench import add_arguments, check_plot, write_plot
+from bench.bench import Client, Run, add_arguments, check_plot, deliveries, expected_deliveries, write_plot
 from helpers import driver_problem, missing
-from workshop import ROOT
+from workshop import ROOT, STEPS
 
 COLUMNS = (
-    "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | duplicated | out of order "
-    "| connect errors | closed early |"
+    "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | acknowledged | refused "
+    "| not saved | duplicated | out of order | connect errors | closed early |"
 )
+LABEL = "bench0-42"
 
 
 def run_bench(folder, *arguments):
@@ -111,6 +112,74 @@ def test_the_report_names_the_server_of_each_step_target(tmp_path):
     rows = [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ") and "× 3" in line]
     assert rows[-2:] == ["| ours (uvicorn) ×2", "| plain"]
     assert "ours (uvicorn) ×2: delivered/s × " in output
+
+
+@pytest.fixture(scope="module")
+def last_step_under_uvicorn(tmp_path_factory):
+    return run_bench(
+        tmp_path_factory.mktemp("bench"),
+        *(STEPS[-1], "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--server", "uvicorn"),
+    )
+
+
+def test_the_last_step_under_uvicorn_acknowledges_and_delivers_every_message(last_step_under_uvicorn):
+    _, [result] = last_step_under_uvicorn
+
+    assert (result["server"], result["logged_in"]) == ("uvicorn", True)
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert (result["acknowledged"], result["refused"], result["not_saved"]) == (2 * 3 * 3, 0, 0)
+
+
+def test_the_report_says_uvicorn_served_the_step(last_step_under_uvicorn):
+    output, _ = last_step_under_uvicorn
+
+    assert [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ours")][-1] == "| ours (uvicorn)"
+
+
+def message(sender, number, client_id=None):
+    """A message as the steps send it, from the benchmark's client `sender` in the run LABEL."""
+    fields = {"author": f"bench-{sender}", "message": f"{LABEL}:{sender}:{number}:0.0"}
+    return {**fields, "client_id": client_id} if client_id else fields
+
+
+def test_each_message_of_a_batch_frame_counts_once():
+    run, client = Run(LABEL, None, client_ids=True), Client(0, 0)
+    client.sent = 2
+
+    client.take(json.dumps({"history_after": 7}), run, 1.0)
+    client.take(
+        json.dumps({"messages": [message(0, 0, f"{LABEL}-0"), message(1, 0), message(0, 1, f"{LABEL}-1")]}), run, 1.0
+    )
+    client.take(json.dumps({"messages": [message(1, 1)]}), run, 1.0)
+
+    assert client.seen == {(0, 0): 1, (1, 0): 1, (0, 1): 1, (1, 1): 1}
+    assert (run.delivered, client.out_of_order, client.acknowledged, run.errors) == (4, 0, {0, 1}, {})
+
+
+def test_a_message_in_a_frame_of_its_own_still_counts_once():
+    run, client = Run(LABEL, None), Client(0, 0)
+
+    client.take(json.dumps(message(1, 0)), run, 1.0)
+    client.take(json.dumps(message(1, 0)), run, 1.0)
+
+    assert (client.seen, run.delivered, run.errors) == ({(1, 0): 2}, 1, {})
+
+
+def test_messages_told_of_are_not_lost_but_an_acknowledged_one_missing_elsewhere_is():
+    run, sender, other = Run(LABEL, None, client_ids=True), Client(0, 0), Client(0, 1)
+    sender.sent = 4
+
+    sender.take(json.dumps({"error": "busy", "refused": f"{LABEL}-1"}), run, 1.0)
+    sender.take(json.dumps({"error": "not saved", "not_saved": [f"{LABEL}-2"]}), run, 1.0)
+    sender.take(json.dumps({"messages": [message(0, 0, f"{LABEL}-0"), message(0, 3, f"{LABEL}-3")]}), run, 1.0)
+    other.take(json.dumps({"messages": [message(0, 0, f"{LABEL}-0")]}), run, 1.0)
+
+    assert (sender.refused, sender.not_saved, sender.acknowledged) == ({1}, {2}, {0, 3})
+    expected, delivered = expected_deliveries([sender, other], {0: 2}), deliveries([sender, other])
+    assert (expected, delivered) == ((4 - 2) * 2, 3)  # message 3 never reached the other socket: one lost
+    assert run.errors == {}
 
 
 def test_a_flood_is_5000_messages_unless_told_otherwise():
