@@ -98,6 +98,7 @@ COLUMNS = [
     "out of order",
     "connect errors",
     "closed early",
+    "RSS growth MB",
 ]
 
 
@@ -264,6 +265,9 @@ class Result:
     acknowledged: int | None = None
     refused: int = 0
     not_saved: int = 0
+    # How much the server's processes grew, together, from before the sockets connected until the deliveries stopped;
+    # None where /proc does not say.
+    rss_growth_mb: float | None = None
 
     @property
     def passes(self) -> bool:
@@ -299,6 +303,7 @@ class Result:
             f"{self.out_of_order:,}",
             f"{self.connect_errors:,}",
             f"{self.closed_early:,}",
+            "" if self.rss_growth_mb is None else f"{self.rss_growth_mb:+,.1f}",
         ]
 
 
@@ -575,6 +580,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     flooder = Flooder(len(clients)) if load.flood else None
     run = Run(label, flooder.sender if flooder else None, served.client_ids)
     sockets = [*clients, *([flooder] if flooder else [])]
+    rss_before = served.rss_kib()
     started = time.monotonic()
     await asyncio.gather(
         *(client.connect(*served.address(client.sender, f"{label}-{client.room}")) for client in sockets)
@@ -599,6 +605,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
 
     flood_settled = (lambda: flooder.settled(load, run, members[0])) if flooder else (lambda: True)
     await wait_for_deliveries(run, expected, flood_settled)
+    rss_after = served.rss_kib()
     run.closing = True
     await asyncio.gather(*(client.websocket.close() for client in open_sockets), return_exceptions=True)
     await asyncio.gather(*receivers, return_exceptions=True)
@@ -638,6 +645,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         idle_seconds=load.idle,
         open_after_idle=open_after_idle,
         errors=run.errors,
+        rss_growth_mb=None if rss_before is None or rss_after is None else (rss_after - rss_before) / 1024,
     )
 
 
@@ -770,6 +778,12 @@ class Served:
     server: str | None = None
     # Whether the server acknowledges each message by the id its client gave it.
     client_ids: bool = False
+    pids: list[int] = field(default_factory=list)
+
+    def rss_kib(self) -> int | None:
+        """The resident memory of the server's processes together, in KiB; None where a process's is unknown."""
+        sizes = [resident_kib(pid) for pid in self.pids]
+        return None if None in sizes else sum(sizes)
 
     def address(self, client: int, room: str) -> tuple[str, str, str | None]:
         """The URL, Origin and Cookie header client number `client` connects to `room` with, spread over processes."""
@@ -814,7 +828,18 @@ def server(target: str, step: Path, scratch: Path, processes: int, users: int, s
         ]
         for port, log, process in zip(ports, logs, started, strict=True):
             wait_until_listening(target, port, process, log)
-        yield Served(ports, logs, cookies, server_name, target != "plain" and acknowledges(step))
+        pids = [process.pid for process in started]
+        yield Served(ports, logs, cookies, server_name, target != "plain" and acknowledges(step), pids)
+
+
+def resident_kib(pid: int) -> int | None:
+    """A process's resident memory (VmRSS) in KiB, as Linux's /proc tells it; None elsewhere."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    found = re.search(r"^VmRSS:\s*(\d+) kB", status, re.MULTILINE)
+    return int(found[1]) if found else None
 
 
 def server_command(server_name: str) -> list[str]:

@@ -6,16 +6,26 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bench.bench import Client, Run, add_arguments, check_plot, deliveries, expected_deliveries, write_plot
+from bench.bench import (
+    Client,
+    Run,
+    add_arguments,
+    check_plot,
+    deliveries,
+    expected_deliveries,
+    resident_kib,
+    write_plot,
+)
 from helpers import driver_problem, missing
 from workshop import ROOT, STEPS
 
 COLUMNS = (
     "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | acknowledged | refused "
-    "| not saved | duplicated | out of order | connect errors | closed early |"
+    "| not saved | duplicated | out of order | connect errors | closed early | RSS growth MB |"
 )
 LABEL = "bench0-42"
 
@@ -70,6 +80,27 @@ def test_the_report_is_a_table_with_a_row_per_target(tiny_run):
         "| plain",
     ]
     assert "ours (daphne): delivered/s × " in output
+
+
+def test_the_report_has_the_servers_memory_growth_where_proc_tells_it(tiny_run):
+    output, results = tiny_run
+
+    with_proc = Path("/proc/self/status").exists()
+    for result in results:
+        assert isinstance(result["rss_growth_mb"], float) if with_proc else result["rss_growth_mb"] is None
+    rows = [line for line in output.splitlines() if line.startswith("| ") and "× 3" in line]
+    last_cells = [row.split(" | ")[-1].rstrip(" |") for row in rows]
+    assert all(cell.startswith(("+", "-")) for cell in last_cells) if with_proc else set(last_cells) == {""}
+
+
+def test_resident_memory_is_read_from_proc_where_there_is_one():
+    if not Path("/proc/self/status").exists():
+        assert resident_kib(os.getpid()) is None
+        return
+    assert resident_kib(os.getpid()) > 1024
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as ended:
+        ended.wait()
+    assert resident_kib(ended.pid) is None
 
 
 def test_step_05_logged_in_users_get_every_message_exactly_once(tmp_path):
