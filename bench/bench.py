@@ -1,7 +1,7 @@
 """Load a step's chat server with many WebSocket clients, and report what reached whom and how fast.
 
-    python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M] [--rate HZ] [--sweep HZ,HZ,...]
-                             [--processes N] [--server daphne|uvicorn] [--flood [N]] [--idle S]
+    python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M | --seconds S] [--rate HZ]
+                             [--sweep HZ,HZ,...] [--processes N] [--server daphne|uvicorn] [--flood [N]] [--idle S]
                              [--plot FILE.svg|FILE.png] [--json FILE]
 
 `workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
@@ -13,8 +13,9 @@ process of its own (or uvicorn's, with --server uvicorn, run as the deployment r
   official  the same step with the channel layer set up as the Channels tutorial does: the Redis host, nothing else
   plain     bench/plain_server.py: the websockets library alone, rooms by path, the single-process ceiling
 
-R rooms of C clients connect at once; then every client sends M messages at HZ per second, each message saying
-which run it belongs to, who sent it, its number and when it was due, and every client counts what it receives.
+R rooms of C clients connect at once; then every client sends M messages at HZ per second (or sends for S seconds),
+each message saying which run it belongs to, who sent it, its number and when it was due, and every client counts
+what it receives.
 Every message should reach each of the C sockets in its room (the sender's included) exactly once and in order.
 From step 05 on the chat refuses anonymous sockets, so each client is a user of its own with a real session.
 From step 07 on the server sends messages in batches, {"messages": [...]}, each counted as its own message, and each
@@ -66,6 +67,8 @@ MAX_PROCESSES = 16
 MAX_FLOOD = 50_000
 MAX_IDLE = 600
 DEFAULT_FLOOD = 5_000
+DEFAULT_MESSAGES = 40
+DEFAULT_SWEEP_SECONDS = 8
 # A PNG plot is the SVG drawn by headless Chromium: Debian's headless shell or full Chromium where there is one, else
 # the one Playwright downloads (None: Playwright's choice).
 DEBIAN_CHROMIUMS = [Path("/usr/bin/chromium-headless-shell"), Path("/usr/bin/chromium")]
@@ -107,7 +110,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("step", nargs="?", default="04", help="a step from 03 on (default: 04)")
     parser.add_argument("--rooms", type=int, default=8, metavar="R", help="rooms (default: 8)")
     parser.add_argument("--clients", type=int, default=20, metavar="C", help="sockets in each room (default: 20)")
-    parser.add_argument("--messages", type=int, default=40, metavar="M", help="messages per client (default: 40)")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        metavar="M",
+        help=f"messages per client (default: {DEFAULT_MESSAGES}, or as many as --seconds takes at the rate)",
+    )
     parser.add_argument(
         "--rate", type=float, default=2.5, metavar="HZ", help="messages per second per client (default: 2.5)"
     )
@@ -117,7 +125,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run at each of these rates per client instead of --rate, for --seconds each; a target stops at its "
         f"first rate that loses a message or has p99 over {P99_LIMIT_MS} ms",
     )
-    parser.add_argument("--seconds", type=float, default=8, metavar="S", help="length of each sweep run (default: 8)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        metavar="S",
+        help=f"send for S seconds at the rate instead of M messages; the length of each sweep run "
+        f"(default: {DEFAULT_SWEEP_SECONDS}); at most {MAX_SECONDS}",
+    )
     parser.add_argument(
         "--targets", default=",".join(TARGETS), metavar="T,T", help=f"which servers (default: {','.join(TARGETS)})"
     )
@@ -1065,6 +1079,28 @@ def resolve_step(name: str) -> Path:
     raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(slugs)}")
 
 
+def planned_loads(args: argparse.Namespace) -> list[Load]:
+    """The runs the options ask for: one, of M messages or of --seconds at the rate; or one for each rate of a sweep."""
+    if args.seconds is not None and not 0 < args.seconds <= MAX_SECONDS:
+        raise SystemExit(f"bench: --seconds takes more than 0 and up to {MAX_SECONDS}")
+    if args.sweep:
+        seconds = DEFAULT_SWEEP_SECONDS if args.seconds is None else args.seconds
+        rates = sorted(float(rate) for rate in args.sweep.split(","))
+        loads = [
+            Load(args.rooms, args.clients, max(1, round(rate * seconds)), rate, args.flood, args.idle) for rate in rates
+        ]
+    else:
+        if args.seconds is not None and args.messages is not None:
+            raise SystemExit("bench: give --messages or --seconds, not both")
+        messages = args.messages
+        if messages is None:
+            messages = DEFAULT_MESSAGES if args.seconds is None else max(1, round(args.rate * args.seconds))
+        loads = [Load(args.rooms, args.clients, messages, args.rate, args.flood, args.idle)]
+    for load in loads:
+        load.check()
+    return loads
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
@@ -1075,16 +1111,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = [target.strip() for target in args.targets.split(",") if target.strip()]
     if not targets or set(targets) - set(TARGETS):
         raise SystemExit(f"bench: --targets takes some of {', '.join(TARGETS)}")
-    if args.sweep:
-        rates = sorted(float(rate) for rate in args.sweep.split(","))
-        loads = [
-            Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate, args.flood, args.idle)
-            for rate in rates
-        ]
-    else:
-        loads = [Load(args.rooms, args.clients, args.messages, args.rate, args.flood, args.idle)]
-    for load in loads:
-        load.check()
+    loads = planned_loads(args)
     if args.plot:
         check_plot(Path(args.plot))
     if not 1 <= args.processes <= MAX_PROCESSES:

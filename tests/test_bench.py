@@ -17,6 +17,7 @@ from bench.bench import (
     check_plot,
     deliveries,
     expected_deliveries,
+    planned_loads,
     resident_kib,
     write_plot,
 )
@@ -211,6 +212,26 @@ def test_messages_told_of_are_not_lost_but_an_acknowledged_one_missing_elsewhere
     expected, delivered = expected_deliveries([sender, other], {0: 2}), deliveries([sender, other])
     assert (expected, delivered) == ((4 - 2) * 2, 3)  # message 3 never reached the other socket: one lost
     assert run.errors == {}
+
+
+def loads_for(*arguments):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return [(load.messages, load.rate) for load in planned_loads(parser.parse_args(arguments))]
+
+
+def test_a_single_run_lasts_seconds_at_the_rate_instead_of_m_messages():
+    assert loads_for() == [(40, 2.5)]
+    assert loads_for("--seconds", "6", "--rate", "5") == [(30, 5)]
+    assert loads_for("--messages", "7", "--rate", "5") == [(7, 5)]
+    assert loads_for("--sweep", "1,2", "--seconds", "3") == [(3, 1), (6, 2)]
+
+
+def test_seconds_are_bounded_and_not_given_with_messages():
+    with pytest.raises(SystemExit, match="at most 120 seconds|up to 120"):
+        loads_for("--seconds", "121")
+    with pytest.raises(SystemExit, match="--messages or --seconds"):
+        loads_for("--seconds", "2", "--messages", "5")
 
 
 def test_a_flood_is_5000_messages_unless_told_otherwise():
