@@ -4,7 +4,8 @@
                              [--sweep HZ,HZ,...] [--processes N] [--server daphne|uvicorn] [--flood [N]] [--idle S]
                              [--plot FILE.svg|FILE.png] [--json FILE]
 
-`workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
+STEP is the last step unless given. `workshop.py bench` runs this file with the virtual environment's Python and a
+throwaway Redis (REDIS_URL).
 Each target is served on 127.0.0.1, one after the other, and gets the same load. A step is served in a daphne
 process of its own (or uvicorn's, with --server uvicorn, run as the deployment runs it), or in N of them with
 --processes N, sharing Redis and the database:
@@ -49,6 +50,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HOST = "127.0.0.1"
+# The steps, in order, as workshop.py lists them: from steps.json, which it reads too (it imports this module, so this
+# module cannot import it). The benchmark loads the last step unless told otherwise.
+STEPS = [step["slug"] for step in json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))["steps"]]
 # The sweep's bar: a rate passes when nothing is lost, refused, left unsaved or duplicated, no socket fails, and p99
 # stays under this.
 P99_LIMIT_MS = 250
@@ -107,7 +111,9 @@ COLUMNS = [
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options; workshop.py's `bench` command has the same ones, so it can pass them on."""
-    parser.add_argument("step", nargs="?", default="04", help="a step from 03 on (default: 04)")
+    parser.add_argument(
+        "step", nargs="?", default=STEPS[-1], help=f"a step from 03 on (default: the last, {STEPS[-1]})"
+    )
     parser.add_argument("--rooms", type=int, default=8, metavar="R", help="rooms (default: 8)")
     parser.add_argument("--clients", type=int, default=20, metavar="C", help="sockets in each room (default: 20)")
     parser.add_argument(
@@ -1072,11 +1078,10 @@ def write_plot(svg: str, path: Path) -> None:
 
 
 def resolve_step(name: str) -> Path:
-    slugs = [step["slug"] for step in json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))["steps"]]
-    for slug in slugs:
+    for slug in STEPS:
         if name == slug or (name.isdigit() and int(name) == int(slug.split("_")[0])):
             return ROOT / "steps" / slug
-    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(slugs)}")
+    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(STEPS)}")
 
 
 def planned_loads(args: argparse.Namespace) -> list[Load]:

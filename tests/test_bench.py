@@ -220,6 +220,13 @@ def loads_for(*arguments):
     return [(load.messages, load.rate) for load in planned_loads(parser.parse_args(arguments))]
 
 
+def test_the_benchmark_loads_the_last_step_unless_told_otherwise():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    assert (parser.parse_args([]).step, parser.parse_args(["04"]).step) == (STEPS[-1], "04")
+
+
 def test_a_single_run_lasts_seconds_at_the_rate_instead_of_m_messages():
     assert loads_for() == [(40, 2.5)]
     assert loads_for("--seconds", "6", "--rate", "5") == [(30, 5)]
