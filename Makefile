@@ -16,7 +16,7 @@ test:
 generate:
 	$(PYTHON) workshop.py generate
 
-# Load a step (default 04) with many sockets; docs/performance.md shows the options and the results.
+# Load a step (default: the last one) with many sockets; docs/performance.md shows the options and the results.
 bench:
 	$(PYTHON) workshop.py bench $(STEP)
 

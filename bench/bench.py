@@ -1,20 +1,28 @@
 """Load a step's chat server with many WebSocket clients, and report what reached whom and how fast.
 
-    python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M] [--rate HZ] [--sweep HZ,HZ,...]
-                             [--processes N] [--flood [N]] [--idle S] [--plot FILE.svg|FILE.png] [--json FILE]
+    python workshop.py bench [STEP] [--rooms R] [--clients C] [--messages M | --seconds S] [--rate HZ]
+                             [--sweep HZ,HZ,...] [--processes N] [--server daphne|uvicorn] [--flood [N]] [--idle S]
+                             [--plot FILE.svg|FILE.png] [--json FILE]
 
-`workshop.py bench` runs this file with the virtual environment's Python and a throwaway Redis (REDIS_URL).
+STEP is the last step unless given. `workshop.py bench` runs this file with the virtual environment's Python and a
+throwaway Redis (REDIS_URL).
 Each target is served on 127.0.0.1, one after the other, and gets the same load. A step is served in a daphne
-process of its own, or in N of them with --processes N, sharing Redis and the database:
+process of its own (or uvicorn's, with --server uvicorn, run as the deployment runs it), or in N of them with
+--processes N, sharing Redis and the database:
 
   ours      the step as it is, with its own settings (and a throwaway database)
   official  the same step with the channel layer set up as the Channels tutorial does: the Redis host, nothing else
   plain     bench/plain_server.py: the websockets library alone, rooms by path, the single-process ceiling
 
-R rooms of C clients connect at once; then every client sends M messages at HZ per second, each message saying
-which run it belongs to, who sent it, its number and when it was due, and every client counts what it receives.
+R rooms of C clients connect at once; then every client sends M messages at HZ per second (or sends for S seconds),
+each message saying which run it belongs to, who sent it, its number and when it was due, and every client counts
+what it receives.
 Every message should reach each of the C sockets in its room (the sender's included) exactly once and in order.
 From step 05 on the chat refuses anonymous sockets, so each client is a user of its own with a real session.
+From step 07 on the server sends messages in batches, {"messages": [...]}, each counted as its own message, and each
+client gives every message an id: the server acknowledges the message by echoing it with the id, or names the id when
+it refuses the message or could not save it. A message whose sender was told so is counted as refused or not saved,
+not as lost; one the server took and then did not deliver to some socket of its room is lost.
 
 With --idle S the sockets stay silent for S seconds between connecting and sending. With --flood one more
 client of room 0 sends as fast as it can while the load runs; its messages are counted apart from the load's.
@@ -35,17 +43,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 HOST = "127.0.0.1"
-# The sweep's bar: a rate passes when nothing is lost or duplicated, no socket fails, and p99 stays under this.
+# The steps, in order, as workshop.py lists them: from steps.json, which it reads too (it imports this module, so this
+# module cannot import it). The benchmark loads the last step unless told otherwise.
+STEPS = [step["slug"] for step in json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))["steps"]]
+# The sweep's bar: a rate passes when nothing is lost, refused, left unsaved or duplicated, no socket fails, and p99
+# stays under this.
 P99_LIMIT_MS = 250
 TARGETS = ("ours", "official", "plain")
+# What serves a step target: daphne, the server of runserver, or uvicorn, the deployment's, as the deployment runs it.
+SERVERS = ("daphne", "uvicorn")
 # From this step on the chat accepts only logged-in users.
 FIRST_STEP_WITH_LOGIN = 5
+# From this step on the server takes an id with each message, echoes it to the sender once the message is saved, and
+# names the messages it refused or did not save by it.
+FIRST_STEP_WITH_CLIENT_IDS = 7
 # Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
 MAX_SOCKETS = 1000
 MAX_SECONDS = 120
@@ -53,6 +71,8 @@ MAX_PROCESSES = 16
 MAX_FLOOD = 50_000
 MAX_IDLE = 600
 DEFAULT_FLOOD = 5_000
+DEFAULT_MESSAGES = 40
+DEFAULT_SWEEP_SECONDS = 8
 # A PNG plot is the SVG drawn by headless Chromium: Debian's headless shell or full Chromium where there is one, else
 # the one Playwright downloads (None: Playwright's choice).
 DEBIAN_CHROMIUMS = [Path("/usr/bin/chromium-headless-shell"), Path("/usr/bin/chromium")]
@@ -78,19 +98,30 @@ COLUMNS = [
     "p50 ms",
     "p99 ms",
     "lost",
+    "acknowledged",
+    "refused",
+    "not saved",
     "duplicated",
     "out of order",
     "connect errors",
     "closed early",
+    "RSS growth MB",
 ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The benchmark's options; workshop.py's `bench` command has the same ones, so it can pass them on."""
-    parser.add_argument("step", nargs="?", default="04", help="a step from 03 on (default: 04)")
+    parser.add_argument(
+        "step", nargs="?", default=STEPS[-1], help=f"a step from 03 on (default: the last, {STEPS[-1]})"
+    )
     parser.add_argument("--rooms", type=int, default=8, metavar="R", help="rooms (default: 8)")
     parser.add_argument("--clients", type=int, default=20, metavar="C", help="sockets in each room (default: 20)")
-    parser.add_argument("--messages", type=int, default=40, metavar="M", help="messages per client (default: 40)")
+    parser.add_argument(
+        "--messages",
+        type=int,
+        metavar="M",
+        help=f"messages per client (default: {DEFAULT_MESSAGES}, or as many as --seconds takes at the rate)",
+    )
     parser.add_argument(
         "--rate", type=float, default=2.5, metavar="HZ", help="messages per second per client (default: 2.5)"
     )
@@ -100,7 +131,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run at each of these rates per client instead of --rate, for --seconds each; a target stops at its "
         f"first rate that loses a message or has p99 over {P99_LIMIT_MS} ms",
     )
-    parser.add_argument("--seconds", type=float, default=8, metavar="S", help="length of each sweep run (default: 8)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        metavar="S",
+        help=f"send for S seconds at the rate instead of M messages; the length of each sweep run "
+        f"(default: {DEFAULT_SWEEP_SECONDS}); at most {MAX_SECONDS}",
+    )
     parser.add_argument(
         "--targets", default=",".join(TARGETS), metavar="T,T", help=f"which servers (default: {','.join(TARGETS)})"
     )
@@ -109,8 +146,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="serve each step target in N daphne processes sharing Redis and the database; client k connects to "
+        help="serve each step target in N server processes sharing Redis and the database; client k connects to "
         "process k %% N, so every room spans them all (default: 1; plain is always one process)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=SERVERS[0],
+        help="the server of the step targets (default: daphne); plain is the websockets library either way",
     )
     parser.add_argument(
         "--flood",
@@ -181,12 +224,19 @@ class Flood:
     # Deliveries of its messages to the room's other sockets, which are counted apart from the load's.
     delivered_to_others: int
     others: int
+    # Its messages the server acknowledged (None where it does not), refused, and said it did not save.
+    acknowledged: int | None = None
+    refused: int = 0
+    not_saved: int = 0
 
     def outcome(self) -> str:
         if self.connect_error:
             return f"the flooding client could not connect ({self.connect_error})"
+        answers = ""
+        if self.acknowledged is not None:
+            answers = f" ({self.acknowledged:,} acknowledged, {self.refused:,} refused, {self.not_saved:,} not saved)"
         return (
-            f"flood: {self.sent:,} of {self.messages:,} messages sent into room 0, {self.ending()}; "
+            f"flood: {self.sent:,} of {self.messages:,} messages sent into room 0{answers}, {self.ending()}; "
             f"{self.delivered_to_others:,} of {self.sent * self.others:,} deliveries of them reached the room's "
             f"{self.others} other sockets before the run ended"
         )
@@ -213,6 +263,7 @@ class Result:
     sent: int
     expected: int
     delivered: int
+    # Messages sent and not told of that did not reach a socket of their room, counted once for each such socket.
     lost: int
     duplicated: int
     out_of_order: int
@@ -227,11 +278,23 @@ class Result:
     # Sockets still open after the idle time, of the `clients` × `rooms` - `connect_errors` that connected.
     open_after_idle: int | None = None
     errors: dict[str, int] = field(default_factory=dict)
+    # What served a step target; None for plain.
+    server: str | None = None
+    # From step 07 on: messages echoed to their sender with its id (None before), refused at once, and named in an
+    # error as not saved. The last two were told to their sender, so they are not lost, but they were not delivered.
+    acknowledged: int | None = None
+    refused: int = 0
+    not_saved: int = 0
+    # How much the server's processes grew, together, from before the sockets connected until the deliveries stopped;
+    # None where /proc does not say.
+    rss_growth_mb: float | None = None
 
     @property
     def passes(self) -> bool:
         return (
             self.lost == 0
+            and self.refused == 0
+            and self.not_saved == 0
             and self.duplicated == 0
             and self.connect_errors == 0
             and self.closed_early == 0
@@ -241,7 +304,8 @@ class Result:
 
     @property
     def label(self) -> str:
-        return self.target if self.processes == 1 else f"{self.target} ×{self.processes}"
+        served_by = f" ({self.server})" if self.server else ""
+        return f"{self.target}{served_by}" + ("" if self.processes == 1 else f" ×{self.processes}")
 
     def row(self) -> list[str]:
         return [
@@ -252,10 +316,14 @@ class Result:
             milliseconds(self.p50_ms),
             milliseconds(self.p99_ms),
             f"{self.lost:,}",
+            "" if self.acknowledged is None else f"{self.acknowledged:,}",
+            f"{self.refused:,}",
+            f"{self.not_saved:,}",
             f"{self.duplicated:,}",
             f"{self.out_of_order:,}",
             f"{self.connect_errors:,}",
             f"{self.closed_early:,}",
+            "" if self.rss_growth_mb is None else f"{self.rss_growth_mb:+,.1f}",
         ]
 
 
@@ -281,6 +349,15 @@ class Client:
         self.out_of_order = 0
         self.latencies: list[float] = []
         self.last_delivery = 0.0
+        # Numbers of this client's messages that the server echoed with their client id, that it refused, and that it
+        # said it did not save: the last two were told, so they are neither expected nor lost.
+        self.acknowledged: set[int] = set()
+        self.refused: set[int] = set()
+        self.not_saved: set[int] = set()
+
+    @property
+    def told(self) -> set[int]:
+        return self.refused | self.not_saved
 
     async def connect(self, url: str, origin: str, cookie: str | None) -> None:
         from websockets.asyncio.client import connect
@@ -304,37 +381,81 @@ class Client:
 
         with contextlib.suppress(ConnectionClosed):
             async for frame in self.websocket:
-                now = time.monotonic()
-                data = json.loads(frame)
-                text = data.get("message")
-                if not isinstance(text, str):
-                    run.count_error("error frame")
-                    continue
-                message = read_message(text, run.label)
-                if message is None:
-                    run.earlier_messages += 1
-                    continue
-                sender, number, due = message
-                run.frames += 1
-                if data.get("author", username(sender)) != username(sender):
-                    run.count_error("sent under another user's name")
-                if sender == run.flooder:
-                    run.flood_delivered += 1
-                    continue
-                key = (sender, number)
-                self.seen[key] = self.seen.get(key, 0) + 1
-                if self.seen[key] > 1:
-                    continue
-                if key[1] < self.highest.get(key[0], -1):
-                    self.out_of_order += 1
-                self.highest[key[0]] = max(key[1], self.highest.get(key[0], -1))
-                self.latencies.append(now - due)
-                self.last_delivery = now
-                run.delivered += 1
+                self.take(frame, run, time.monotonic())
         if not run.closing:
             self.closed_early = True
 
-    async def send(self, load: Load, start: float, label: str) -> None:
+    def take(self, frame: str | bytes, run: Run, now: float) -> None:
+        """Count what one frame brings: a message, a batch of them, an error, or the start of the history."""
+        try:
+            data = json.loads(frame)
+        except ValueError:
+            run.count_error("not JSON")
+            return
+        if not isinstance(data, dict):
+            run.count_error("not a JSON object")
+        elif isinstance(data.get("messages"), list):
+            # From step 07 on: a batch, each message as the earlier steps sent it in a frame of its own.
+            for message in data["messages"]:
+                self.take_message(message, run, now)
+        elif "message" in data:
+            self.take_message(data, run, now)
+        elif "error" in data:
+            self.take_error(data, run)
+        elif "history_after" not in data:  # the number of older messages the history leaves out
+            run.count_error("unknown frame")
+
+    def take_error(self, data: dict, run: Run) -> None:
+        """An error frame: the refusal of one message, the names of some not saved, or a complaint about the socket."""
+        refused, not_saved = data.get("refused"), data.get("not_saved")
+        if refused is not None:
+            self.add_told(self.refused, [refused], run)
+        elif isinstance(not_saved, list):
+            self.add_told(self.not_saved, not_saved, run)
+        else:
+            run.count_error("error frame")
+
+    def add_told(self, into: set[int], client_ids: list, run: Run) -> None:
+        for client_id in client_ids:
+            number = client_id_number(client_id, run.label)
+            if number is None:
+                run.count_error("told about a message it did not send")
+            else:
+                into.add(number)
+
+    def take_message(self, data: object, run: Run, now: float) -> None:
+        text = data.get("message") if isinstance(data, dict) else None
+        if not isinstance(text, str):
+            run.count_error("message without text")
+            return
+        message = read_message(text, run.label)
+        if message is None:
+            run.earlier_messages += 1
+            return
+        sender, number, due = message
+        run.frames += 1
+        if data.get("author", username(sender)) != username(sender):
+            run.count_error("sent under another user's name")
+        if sender == self.sender and run.client_ids:
+            if data.get("client_id") == client_id(run.label, number):
+                self.acknowledged.add(number)
+            else:
+                run.count_error("echoed without its client id")
+        if sender == run.flooder:
+            run.flood_delivered += 1
+            return
+        key = (sender, number)
+        self.seen[key] = self.seen.get(key, 0) + 1
+        if self.seen[key] > 1:
+            return
+        if key[1] < self.highest.get(key[0], -1):
+            self.out_of_order += 1
+        self.highest[key[0]] = max(key[1], self.highest.get(key[0], -1))
+        self.latencies.append(now - due)
+        self.last_delivery = now
+        run.delivered += 1
+
+    async def send(self, load: Load, start: float, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
 
         interval = 1 / load.rate
@@ -344,7 +465,7 @@ class Client:
             due = start + offset + number * interval
             await asyncio.sleep(max(0.0, due - time.monotonic()))
             try:
-                await self.websocket.send(message_frame(label, self.sender, number, due))
+                await self.websocket.send(message_frame(run, self.sender, number, due))
             except ConnectionClosed:
                 return
             self.sent += 1
@@ -357,25 +478,49 @@ class Flooder(Client):
         super().__init__(0, sender)
         self.error_text: str | None = None
         self.close_code: int | None = None
+        # Once the server has closed the socket, or the run has.
+        self.ended = False
 
     async def receive(self, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
 
         with contextlib.suppress(ConnectionClosed):
             async for frame in self.websocket:
-                error = json.loads(frame).get("error")
-                if isinstance(error, str) and self.error_text is None:
-                    self.error_text = error
+                self.take(frame, run, time.monotonic())
         if not run.closing:
             self.close_code = self.websocket.close_code
+        self.ended = True
 
-    async def send(self, load: Load, start: float, label: str) -> None:
+    def take_error(self, data: dict, run: Run) -> None:
+        # Errors are what a flood is for: the first says what the server made of it, and none counts against the load.
+        if isinstance(data.get("error"), str) and self.error_text is None:
+            self.error_text = data["error"]
+        if data.get("refused") is not None:
+            self.add_told(self.refused, [data["refused"]], run)
+        elif isinstance(data.get("not_saved"), list):
+            self.add_told(self.not_saved, data["not_saved"], run)
+
+    def take_message(self, data: object, run: Run, now: float) -> None:
+        # Only the echoes of its own messages: the room's others are the load's, counted by the load's sockets.
+        message = read_message(data.get("message", ""), run.label) if isinstance(data, dict) else None
+        if message and message[0] == self.sender and data.get("client_id") == client_id(run.label, message[1]):
+            self.acknowledged.add(message[1])
+
+    def settled(self, load: Load, run: Run, others: int) -> bool:
+        """Whether the server has dealt with the flood: closed the socket, or sent on or answered every message."""
+        if self.websocket is None or self.ended:
+            return True
+        if run.client_ids:
+            return self.sent == load.flood and len(self.acknowledged | self.told) >= load.flood
+        return run.flood_delivered >= load.flood * others
+
+    async def send(self, load: Load, start: float, run: Run) -> None:
         from websockets.exceptions import ConnectionClosed
 
         await asyncio.sleep(max(0.0, start - time.monotonic()))
         for number in range(load.flood):
             try:
-                await self.websocket.send(message_frame(label, self.sender, number, time.monotonic()))
+                await self.websocket.send(message_frame(run, self.sender, number, time.monotonic()))
             except ConnectionClosed:
                 return
             self.sent += 1
@@ -383,12 +528,40 @@ class Flooder(Client):
             await asyncio.sleep(0)
 
     def report(self, load: Load, run: Run, others: int) -> Flood:
-        return Flood(load.flood, self.sent, self.error, self.close_code, self.error_text, run.flood_delivered, others)
+        return Flood(
+            load.flood,
+            self.sent,
+            self.error,
+            self.close_code,
+            self.error_text,
+            run.flood_delivered,
+            others,
+            acknowledged=len(self.acknowledged) if run.client_ids else None,
+            refused=len(self.refused),
+            not_saved=len(self.not_saved),
+        )
 
 
-def message_frame(label: str, sender: int, number: int, due: float) -> str:
-    """The frame a client sends: a chat message whose text says which run, sender and number it is, and when due."""
-    return json.dumps({"message": f"{label}:{sender}:{number}:{due:.6f}"})
+def message_frame(run: Run, sender: int, number: int, due: float) -> str:
+    """The frame a client sends: a chat message whose text says which run, sender and number it is, and when due;
+    with an id the server acknowledges the message by, where it does."""
+    frame: dict[str, str] = {"message": f"{run.label}:{sender}:{number}:{due:.6f}"}
+    if run.client_ids:
+        frame["client_id"] = client_id(run.label, number)
+    return json.dumps(frame)
+
+
+def client_id(label: str, number: int) -> str:
+    """The id of a sender's message `number` in the run `label`: unique for the user, as the server requires, across
+    the runs of a sweep, which share the database."""
+    return f"{label}-{number}"
+
+
+def client_id_number(value: object, label: str) -> int | None:
+    """The number in the id of a message of the run `label`; None for any other id."""
+    if not isinstance(value, str) or not value.startswith(f"{label}-") or not value[len(label) + 1 :].isdigit():
+        return None
+    return int(value[len(label) + 1 :])
 
 
 def read_message(text: str, label: str) -> tuple[int, int, float] | None:
@@ -404,9 +577,11 @@ def username(sender: int) -> str:
 
 
 class Run:
-    def __init__(self, label: str, flooder: int | None):
+    def __init__(self, label: str, flooder: int | None, client_ids: bool = False):
         self.label = label
         self.flooder = flooder
+        # Whether each message carries an id, which the server acknowledges it by: from step 07 on.
+        self.client_ids = client_ids
         # Frames of this run's messages that reached the load's clients, and of those, the ones the flooder sent.
         self.frames = 0
         self.flood_delivered = 0
@@ -423,8 +598,9 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
     """Connect, send, wait for the deliveries to stop, then count."""
     clients = [Client(room, room * load.clients + index) for room in range(load.rooms) for index in range(load.clients)]
     flooder = Flooder(len(clients)) if load.flood else None
-    run = Run(label, flooder.sender if flooder else None)
+    run = Run(label, flooder.sender if flooder else None, served.client_ids)
     sockets = [*clients, *([flooder] if flooder else [])]
+    rss_before = served.rss_kib()
     started = time.monotonic()
     await asyncio.gather(
         *(client.connect(*served.address(client.sender, f"{label}-{client.room}")) for client in sockets)
@@ -441,19 +617,27 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         await asyncio.sleep(load.idle)
         open_after_idle = sum(client.is_open for client in connected)
     start = time.monotonic() + 0.5
-    await asyncio.gather(*(client.send(load, start, label) for client in open_sockets))
+    await asyncio.gather(*(client.send(load, start, run) for client in open_sockets))
     members = {room: sum(client.room == room for client in connected) for room in range(load.rooms)}
-    expected = sum(client.sent * members[client.room] for client in connected)
-    await wait_for_deliveries(run, expected)
+
+    def expected() -> int:
+        return expected_deliveries(connected, members)
+
+    flood_settled = (lambda: flooder.settled(load, run, members[0])) if flooder else (lambda: True)
+    await wait_for_deliveries(run, expected, flood_settled)
+    rss_after = served.rss_kib()
     run.closing = True
     await asyncio.gather(*(client.websocket.close() for client in open_sockets), return_exceptions=True)
     await asyncio.gather(*receivers, return_exceptions=True)
 
     latencies = sorted(latency for client in connected for latency in client.latencies)
-    delivered = sum(len(client.seen) for client in connected)
+    delivered = deliveries(connected)
+    if delivered_though_told := sum(len(client.seen) for client in connected) - delivered:
+        run.errors["delivered, though its sender was told it was not"] = delivered_though_told
     last = max((client.last_delivery for client in connected), default=start)
     return Result(
         target=target,
+        server=served.server,
         processes=len(served.ports),
         rooms=load.rooms,
         clients=load.clients,
@@ -464,9 +648,12 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
         sent=sum(client.sent for client in connected),
-        expected=expected,
+        expected=expected(),
         delivered=delivered,
-        lost=expected - delivered,
+        lost=expected() - delivered,
+        acknowledged=sum(len(client.acknowledged) for client in connected) if run.client_ids else None,
+        refused=sum(len(client.refused) for client in connected),
+        not_saved=sum(len(client.not_saved) for client in connected),
         duplicated=sum(count - 1 for client in connected for count in client.seen.values()),
         out_of_order=sum(client.out_of_order for client in connected),
         connect_errors=len(clients) - len(connected),
@@ -478,13 +665,34 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         idle_seconds=load.idle,
         open_after_idle=open_after_idle,
         errors=run.errors,
+        rss_growth_mb=None if rss_before is None or rss_after is None else (rss_after - rss_before) / 1024,
     )
 
 
-async def wait_for_deliveries(run: Run, expected: int) -> None:
-    """Until everything arrived, or nothing more arrived for 3 seconds (the flood's frames count as something)."""
+def expected_deliveries(clients: list[Client], members: dict[int, int]) -> int:
+    """Every message sent, to every socket of its room; but for those the server told their sender it did not take."""
+    return sum((client.sent - len(client.told)) * members[client.room] for client in clients)
+
+
+def deliveries(clients: list[Client]) -> int:
+    """The messages that reached each socket, once each however often they came, but for those told of."""
+    told = {client.sender: client.told for client in clients}
+    return sum(number not in told.get(sender, ()) for client in clients for sender, number in client.seen)
+
+
+async def wait_for_deliveries(run: Run, expected: Callable[[], int], flood_settled: Callable[[], bool]) -> None:
+    """Until everything arrived and the server has dealt with any flood, or nothing more arrived for 3 seconds (the
+    flood's frames count as something).
+
+    The load's messages may all arrive before the server has read as far into the flood as its limit: the flood's
+    outcome is only known once the server has closed the flooding socket or sent its every message on.
+    """
     last_count, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
-    while run.delivered < expected and time.monotonic() < deadline and time.monotonic() - last_change < 3:
+    while (
+        (run.delivered < expected() or not flood_settled())
+        and time.monotonic() < deadline
+        and time.monotonic() - last_change < 3
+    ):
         if run.frames != last_count:
             last_count, last_change = run.frames, time.monotonic()
         await asyncio.sleep(0.05)
@@ -575,6 +783,10 @@ def needs_login(step: Path) -> bool:
     return int(step.name.split("_")[0]) >= FIRST_STEP_WITH_LOGIN
 
 
+def acknowledges(step: Path) -> bool:
+    return int(step.name.split("_")[0]) >= FIRST_STEP_WITH_CLIENT_IDS
+
+
 @dataclass
 class Served:
     """A target being served: a port and a log per process, and each client's Cookie header if the step needs one."""
@@ -582,6 +794,16 @@ class Served:
     ports: list[int]
     logs: list[Path]
     cookies: list[str]
+    # What serves a step target; None for plain.
+    server: str | None = None
+    # Whether the server acknowledges each message by the id its client gave it.
+    client_ids: bool = False
+    pids: list[int] = field(default_factory=list)
+
+    def rss_kib(self) -> int | None:
+        """The resident memory of the server's processes together, in KiB; None where a process's is unknown."""
+        sizes = [resident_kib(pid) for pid in self.pids]
+        return None if None in sizes else sum(sizes)
 
     def address(self, client: int, room: str) -> tuple[str, str, str | None]:
         """The URL, Origin and Cookie header client number `client` connects to `room` with, spread over processes."""
@@ -601,12 +823,12 @@ class Served:
 
 
 @contextlib.contextmanager
-def server(target: str, step: Path, scratch: Path, processes: int, users: int):
-    """Serve a target on free ports of 127.0.0.1: a step in `processes` processes that share Redis and a database,
-    with `users` logged-in users if the step needs them; plain in one process."""
+def server(target: str, step: Path, scratch: Path, processes: int, users: int, server_name: str = "daphne"):
+    """Serve a target on free ports of 127.0.0.1: a step in `processes` processes of `server_name` that share Redis
+    and a database, with `users` logged-in users if the step needs them; plain in one process."""
     if target == "plain":
         command, cwd, env = [sys.executable, str(HERE / "plain_server.py")], HERE, dict(os.environ)
-        processes, cookies = 1, []
+        processes, cookies, server_name = 1, [], None
     else:
         env = {
             **os.environ,
@@ -616,7 +838,7 @@ def server(target: str, step: Path, scratch: Path, processes: int, users: int):
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
         subprocess.run(migrate, cwd=step, env=env, check=True)
         cookies = log_in(step, env, users) if needs_login(step) else []
-        command, cwd = [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"], step
+        command, cwd = server_command(server_name), step
     ports = free_ports(processes)
     logs = [scratch / f"{target}-{port}.log" for port in ports]
     with contextlib.ExitStack() as stack:
@@ -626,7 +848,27 @@ def server(target: str, step: Path, scratch: Path, processes: int, users: int):
         ]
         for port, log, process in zip(ports, logs, started, strict=True):
             wait_until_listening(target, port, process, log)
-        yield Served(ports, logs, cookies)
+        pids = [process.pid for process in started]
+        yield Served(ports, logs, cookies, server_name, target != "plain" and acknowledges(step), pids)
+
+
+def resident_kib(pid: int) -> int | None:
+    """A process's resident memory (VmRSS) in KiB, as Linux's /proc tells it; None elsewhere."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    found = re.search(r"^VmRSS:\s*(\d+) kB", status, re.MULTILINE)
+    return int(found[1]) if found else None
+
+
+def server_command(server_name: str) -> list[str]:
+    """The command that serves the step in the current folder, but for its --port."""
+    if server_name == "uvicorn":
+        # As the deployment runs it. Channels' router has no lifespan protocol, which uvicorn would log it lacks.
+        options = ["--host", HOST, "--ws", "websockets-sansio", "--lifespan", "off"]
+        return [sys.executable, "-m", "uvicorn", *options, "mysite.asgi:application"]
+    return [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -836,11 +1078,32 @@ def write_plot(svg: str, path: Path) -> None:
 
 
 def resolve_step(name: str) -> Path:
-    slugs = [step["slug"] for step in json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))["steps"]]
-    for slug in slugs:
+    for slug in STEPS:
         if name == slug or (name.isdigit() and int(name) == int(slug.split("_")[0])):
             return ROOT / "steps" / slug
-    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(slugs)}")
+    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(STEPS)}")
+
+
+def planned_loads(args: argparse.Namespace) -> list[Load]:
+    """The runs the options ask for: one, of M messages or of --seconds at the rate; or one for each rate of a sweep."""
+    if args.seconds is not None and not 0 < args.seconds <= MAX_SECONDS:
+        raise SystemExit(f"bench: --seconds takes more than 0 and up to {MAX_SECONDS}")
+    if args.sweep:
+        seconds = DEFAULT_SWEEP_SECONDS if args.seconds is None else args.seconds
+        rates = sorted(float(rate) for rate in args.sweep.split(","))
+        loads = [
+            Load(args.rooms, args.clients, max(1, round(rate * seconds)), rate, args.flood, args.idle) for rate in rates
+        ]
+    else:
+        if args.seconds is not None and args.messages is not None:
+            raise SystemExit("bench: give --messages or --seconds, not both")
+        messages = args.messages
+        if messages is None:
+            messages = DEFAULT_MESSAGES if args.seconds is None else max(1, round(args.rate * args.seconds))
+        loads = [Load(args.rooms, args.clients, messages, args.rate, args.flood, args.idle)]
+    for load in loads:
+        load.check()
+    return loads
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -853,28 +1116,19 @@ def main(argv: list[str] | None = None) -> int:
     targets = [target.strip() for target in args.targets.split(",") if target.strip()]
     if not targets or set(targets) - set(TARGETS):
         raise SystemExit(f"bench: --targets takes some of {', '.join(TARGETS)}")
-    if args.sweep:
-        rates = sorted(float(rate) for rate in args.sweep.split(","))
-        loads = [
-            Load(args.rooms, args.clients, max(1, round(rate * args.seconds)), rate, args.flood, args.idle)
-            for rate in rates
-        ]
-    else:
-        loads = [Load(args.rooms, args.clients, args.messages, args.rate, args.flood, args.idle)]
-    for load in loads:
-        load.check()
+    loads = planned_loads(args)
     if args.plot:
         check_plot(Path(args.plot))
     if not 1 <= args.processes <= MAX_PROCESSES:
         raise SystemExit(f"bench: --processes takes 1 to {MAX_PROCESSES}")
 
-    processes = f", {args.processes} processes for each step target" if args.processes > 1 else ""
-    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}{processes}", flush=True)
+    processes = f"{args.processes} {args.server} processes" if args.processes > 1 else args.server
+    print(f"bench: {step.name}, targets {', '.join(targets)}, on {HOST}; {processes} for each step target", flush=True)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         for target in targets:
             users = args.rooms * args.clients + bool(args.flood)
-            with server(target, step, Path(scratch), args.processes, users) as served:
+            with server(target, step, Path(scratch), args.processes, users, args.server) as served:
                 for number, load in enumerate(loads):
                     sizes = served.log_sizes()
                     result = asyncio.run(load_server(target, served, load, f"bench{number}-{random.randrange(10**6)}"))

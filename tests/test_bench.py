@@ -6,17 +6,29 @@ import os
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bench.bench import add_arguments, check_plot, write_plot
+from bench.bench import (
+    Client,
+    Run,
+    add_arguments,
+    check_plot,
+    deliveries,
+    expected_deliveries,
+    planned_loads,
+    resident_kib,
+    write_plot,
+)
 from helpers import driver_problem, missing
-from workshop import ROOT
+from workshop import ROOT, STEPS
 
 COLUMNS = (
-    "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | duplicated | out of order "
-    "| connect errors | closed early |"
+    "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | acknowledged | refused "
+    "| not saved | duplicated | out of order | connect errors | closed early | RSS growth MB |"
 )
+LABEL = "bench0-42"
 
 
 def run_bench(folder, *arguments):
@@ -65,10 +77,31 @@ def test_the_report_is_a_table_with_a_row_per_target(tiny_run):
 
     assert COLUMNS in output.splitlines()
     assert [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ") and "× 3" in line][-2:] == [
-        "| ours",
+        "| ours (daphne)",
         "| plain",
     ]
-    assert "ours: delivered/s × " in output
+    assert "ours (daphne): delivered/s × " in output
+
+
+def test_the_report_has_the_servers_memory_growth_where_proc_tells_it(tiny_run):
+    output, results = tiny_run
+
+    with_proc = Path("/proc/self/status").exists()
+    for result in results:
+        assert isinstance(result["rss_growth_mb"], float) if with_proc else result["rss_growth_mb"] is None
+    rows = [line for line in output.splitlines() if line.startswith("| ") and "× 3" in line]
+    last_cells = [row.split(" | ")[-1].rstrip(" |") for row in rows]
+    assert all(cell.startswith(("+", "-")) for cell in last_cells) if with_proc else set(last_cells) == {""}
+
+
+def test_resident_memory_is_read_from_proc_where_there_is_one():
+    if not Path("/proc/self/status").exists():
+        assert resident_kib(os.getpid()) is None
+        return
+    assert resident_kib(os.getpid()) > 1024
+    with subprocess.Popen([sys.executable, "-c", "pass"]) as ended:
+        ended.wait()
+    assert resident_kib(ended.pid) is None
 
 
 def test_step_05_logged_in_users_get_every_message_exactly_once(tmp_path):
@@ -92,7 +125,120 @@ def test_two_processes_share_every_room_and_deliver_everything_in_order(tmp_path
     assert result["processes"] == 2
     assert result["sent"] == 2 * 3 * 3
     assert_every_message_arrived_once_in_order(result, 3)
-    assert any(line.startswith("| ours ×2 | 2 × 3 |") for line in output.splitlines())
+    assert any(line.startswith("| ours (daphne) ×2 | 2 × 3 |") for line in output.splitlines())
+
+
+def test_the_report_names_the_server_of_each_step_target(tmp_path):
+    output, results = run_bench(
+        tmp_path,
+        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
+        *("--server", "uvicorn", "--processes", "2"),
+    )
+
+    assert [(result["target"], result["server"], result["processes"]) for result in results] == [
+        ("ours", "uvicorn", 2),
+        ("plain", None, 1),
+    ]
+    for result in results:
+        assert_every_message_arrived_once_in_order(result, 3)
+    rows = [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ") and "× 3" in line]
+    assert rows[-2:] == ["| ours (uvicorn) ×2", "| plain"]
+    assert "ours (uvicorn) ×2: delivered/s × " in output
+
+
+@pytest.fixture(scope="module")
+def last_step_under_uvicorn(tmp_path_factory):
+    return run_bench(
+        tmp_path_factory.mktemp("bench"),
+        *(STEPS[-1], "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
+        *("--server", "uvicorn"),
+    )
+
+
+def test_the_last_step_under_uvicorn_acknowledges_and_delivers_every_message(last_step_under_uvicorn):
+    _, [result] = last_step_under_uvicorn
+
+    assert (result["server"], result["logged_in"]) == ("uvicorn", True)
+    assert result["sent"] == 2 * 3 * 3
+    assert_every_message_arrived_once_in_order(result, 3)
+    assert (result["acknowledged"], result["refused"], result["not_saved"]) == (2 * 3 * 3, 0, 0)
+
+
+def test_the_report_says_uvicorn_served_the_step(last_step_under_uvicorn):
+    output, _ = last_step_under_uvicorn
+
+    assert [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ours")][-1] == "| ours (uvicorn)"
+
+
+def message(sender, number, client_id=None):
+    """A message as the steps send it, from the benchmark's client `sender` in the run LABEL."""
+    fields = {"author": f"bench-{sender}", "message": f"{LABEL}:{sender}:{number}:0.0"}
+    return {**fields, "client_id": client_id} if client_id else fields
+
+
+def test_each_message_of_a_batch_frame_counts_once():
+    run, client = Run(LABEL, None, client_ids=True), Client(0, 0)
+    client.sent = 2
+
+    client.take(json.dumps({"history_after": 7}), run, 1.0)
+    client.take(
+        json.dumps({"messages": [message(0, 0, f"{LABEL}-0"), message(1, 0), message(0, 1, f"{LABEL}-1")]}), run, 1.0
+    )
+    client.take(json.dumps({"messages": [message(1, 1)]}), run, 1.0)
+
+    assert client.seen == {(0, 0): 1, (1, 0): 1, (0, 1): 1, (1, 1): 1}
+    assert (run.delivered, client.out_of_order, client.acknowledged, run.errors) == (4, 0, {0, 1}, {})
+
+
+def test_a_message_in_a_frame_of_its_own_still_counts_once():
+    run, client = Run(LABEL, None), Client(0, 0)
+
+    client.take(json.dumps(message(1, 0)), run, 1.0)
+    client.take(json.dumps(message(1, 0)), run, 1.0)
+
+    assert (client.seen, run.delivered, run.errors) == ({(1, 0): 2}, 1, {})
+
+
+def test_messages_told_of_are_not_lost_but_an_acknowledged_one_missing_elsewhere_is():
+    run, sender, other = Run(LABEL, None, client_ids=True), Client(0, 0), Client(0, 1)
+    sender.sent = 4
+
+    sender.take(json.dumps({"error": "busy", "refused": f"{LABEL}-1"}), run, 1.0)
+    sender.take(json.dumps({"error": "not saved", "not_saved": [f"{LABEL}-2"]}), run, 1.0)
+    sender.take(json.dumps({"messages": [message(0, 0, f"{LABEL}-0"), message(0, 3, f"{LABEL}-3")]}), run, 1.0)
+    other.take(json.dumps({"messages": [message(0, 0, f"{LABEL}-0")]}), run, 1.0)
+
+    assert (sender.refused, sender.not_saved, sender.acknowledged) == ({1}, {2}, {0, 3})
+    expected, delivered = expected_deliveries([sender, other], {0: 2}), deliveries([sender, other])
+    assert (expected, delivered) == ((4 - 2) * 2, 3)  # message 3 never reached the other socket: one lost
+    assert run.errors == {}
+
+
+def loads_for(*arguments):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return [(load.messages, load.rate) for load in planned_loads(parser.parse_args(arguments))]
+
+
+def test_the_benchmark_loads_the_last_step_unless_told_otherwise():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    assert (parser.parse_args([]).step, parser.parse_args(["04"]).step) == (STEPS[-1], "04")
+
+
+def test_a_single_run_lasts_seconds_at_the_rate_instead_of_m_messages():
+    assert loads_for() == [(40, 2.5)]
+    assert loads_for("--seconds", "6", "--rate", "5") == [(30, 5)]
+    assert loads_for("--messages", "7", "--rate", "5") == [(7, 5)]
+    assert loads_for("--sweep", "1,2", "--seconds", "3") == [(3, 1), (6, 2)]
+
+
+def test_seconds_are_bounded_and_not_given_with_messages():
+    with pytest.raises(SystemExit, match="at most 120 seconds|up to 120"):
+        loads_for("--seconds", "121")
+    with pytest.raises(SystemExit, match="--messages or --seconds"):
+        loads_for("--seconds", "2", "--messages", "5")
 
 
 def test_a_flood_is_5000_messages_unless_told_otherwise():
@@ -116,7 +262,7 @@ def test_a_flood_is_reported_apart_from_the_load(tmp_path):
     assert flood["close_code"] == 4008
     assert flood["error_text"].startswith("Too many messages")
     assert flood["delivered_to_others"] < 200 * 3
-    assert "ours: flood: " in output
+    assert "ours (daphne): flood: " in output
 
 
 def test_sockets_left_idle_stay_open_and_then_receive_everything(tmp_path):
@@ -129,7 +275,7 @@ def test_sockets_left_idle_stay_open_and_then_receive_everything(tmp_path):
     assert (result["idle_seconds"], result["open_after_idle"]) == (1, 2 * 3)
     assert result["sent"] == 2 * 3 * 3
     assert_every_message_arrived_once_in_order(result, 3)
-    assert "ours: after 1 s idle, 6 of 6 sockets still open" in output
+    assert "ours (daphne): after 1 s idle, 6 of 6 sockets still open" in output
 
 
 def test_a_png_plot_is_the_svg_drawn_by_chromium(tmp_path):
