@@ -122,6 +122,25 @@ REDIS_FIXES = {
 }
 
 
+# The steps whose settings read DATABASE_URL run the tests marked `database` (saving and numbering messages) a second
+# time, on a throwaway PostgreSQL cluster: initdb and postgres from PATH, else from Debian's versioned folders.
+USES_POSTGRESQL = re.compile(r"\bDATABASE_URL\b")
+ON_POSTGRESQL = " on PostgreSQL"
+POSTGRESQL_TESTS = ["-m", "database"]
+POSTGRESQL_FOLDERS = [
+    "/usr/lib/postgresql/*/bin",
+    "/opt/homebrew/opt/postgresql*/bin",
+    "/usr/local/opt/postgresql*/bin",
+]
+POSTGRESQL_FIXES = {
+    "linux": "sudo apt-get install postgresql (Debian, Ubuntu), or your distribution's package",
+    "darwin": "brew install postgresql",
+    "win32": "install PostgreSQL from postgresql.org and put its bin folder on PATH",
+}
+# PostgreSQL refuses to run as root; then the cluster belongs to this user instead.
+UNPRIVILEGED_USER = "nobody"
+
+
 class WorkshopError(Exception):
     """A problem the attendee can fix; the message says how."""
 
@@ -343,17 +362,26 @@ def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
     One suite shows pytest's output as it comes. Several run side by side, each with a Redis server of its own.
     """
     python = str(ensure_venv())
+    on_postgresql = [(name + ON_POSTGRESQL, folder) for name, folder in suites if uses_postgresql(folder)]
+    not_run = []
+    if on_postgresql and not find_postgresql():
+        not_run = [postgresql_not_run(name) for name, _ in on_postgresql]
+        print(f"\nworkshop: {not_run[0][-1][0].reason}", flush=True)
+    else:
+        suites += on_postgresql
     if repository_checks:
         suites.append(("repository checks", ROOT))
     if len(suites) > 1 and not os.environ.get("REDIS_URL"):
-        return report(run_side_by_side(python, suites, SUITES_AT_ONCE))
+        return report(run_side_by_side(python, suites, SUITES_AT_ONCE) + not_run)
     results = []
     with redis_environment(python, any(name not in STEPS_WITHOUT_REDIS for name, _ in suites)) as env:
         for name, folder in suites:
             print(f"\n===== {name} =====", flush=True)
             options = [] if folder == ROOT else PROCESSES_PER_SUITE  # the repository checks set their own
-            results.append((name, *run_pytest(python, folder, env, options)))
-    return report(results)
+            with postgresql_environment(env, name.endswith(ON_POSTGRESQL)) as suite_env:
+                options = [*options, *POSTGRESQL_TESTS] if name.endswith(ON_POSTGRESQL) else options
+                results.append((name, *run_pytest(python, folder, suite_env, options)))
+    return report(results + not_run)
 
 
 # Suites side by side: one more than the machine has cores. Much of a suite's time is spent waiting for the servers
@@ -422,9 +450,11 @@ def start_suite(python: str, name: str, folder: Path, everything: contextlib.Exi
     resources = everything.enter_context(contextlib.ExitStack())
     scratch = Path(resources.enter_context(tempfile.TemporaryDirectory()))
     env = resources.enter_context(redis_environment(python, name not in STEPS_WITHOUT_REDIS, quiet=True))
+    env = resources.enter_context(postgresql_environment(env, name.endswith(ON_POSTGRESQL), quiet=True))
     junit, output = scratch / "junit.xml", scratch / "output.txt"
     with output.open("wb") as sink:
         command = [python, "-m", "pytest", f"--junitxml={junit}"]
+        command += POSTGRESQL_TESTS if name.endswith(ON_POSTGRESQL) else []
         process = resources.enter_context(
             child_process(command, cwd=folder, env=env, stdout=sink, stderr=subprocess.STDOUT)
         )
@@ -507,6 +537,102 @@ def wait_for_redis(port: int, process: subprocess.Popen, log: Path, seconds: flo
                 return
         time.sleep(0.05)
     raise WorkshopError(f"{Path(process.args[0]).name} did not answer on port {port} within {seconds:.0f} seconds.")
+
+
+def uses_postgresql(folder: Path) -> bool:
+    settings = folder / "mysite" / "settings.py"
+    return settings.exists() and bool(USES_POSTGRESQL.search(settings.read_text(encoding="utf-8")))
+
+
+class PostgreSQL(NamedTuple):
+    initdb: str
+    postgres: str
+
+
+def find_postgresql() -> PostgreSQL | None:
+    """initdb and postgres from one folder: PATH's, else the newest of the folders packages install them in."""
+    folders = [Path(found).resolve().parent for found in [shutil.which("initdb")] if found]
+    for pattern in POSTGRESQL_FOLDERS:
+        folders += sorted(Path("/").glob(pattern.lstrip("/")), key=lambda path: natural_key(str(path)), reverse=True)
+    suffix = ".exe" if os.name == "nt" else ""
+    for folder in folders:
+        initdb, postgres = folder / f"initdb{suffix}", folder / f"postgres{suffix}"
+        if initdb.is_file() and postgres.is_file():
+            return PostgreSQL(str(initdb), str(postgres))
+    return None
+
+
+def natural_key(text: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def postgresql_missing() -> str:
+    fix = POSTGRESQL_FIXES.get(sys.platform, POSTGRESQL_FIXES["linux"])
+    return (
+        "step 07's database tests were not run on PostgreSQL: no initdb and postgres were found on PATH or in "
+        f"PostgreSQL's usual folders. Install the server: {fix}."
+    )
+
+
+def postgresql_not_run(name: str) -> tuple[str, int, dict[str, int], float, list[CaseResult]]:
+    """A suite reported as skipped, which fails under CI as any skipped test does."""
+    case = CaseResult("", name, "skipped", postgresql_missing())
+    return name, 0, {"tests": 1, "failures": 0, "errors": 0, "skipped": 1}, 0.0, [case]
+
+
+@contextlib.contextmanager
+def postgresql_environment(env: dict[str, str], needed: bool, quiet: bool = False):
+    """env with DATABASE_URL set to a throwaway PostgreSQL cluster when needed, stopped and deleted afterwards.
+
+    A DATABASE_URL that is already set is used as it is. The cluster trusts local connections, listens on
+    127.0.0.1 only, never syncs to disk, and, when this script runs as root, runs as an unprivileged user.
+    """
+    if not needed or env.get("DATABASE_URL"):
+        yield env
+        return
+    server = find_postgresql()
+    if server is None:
+        raise WorkshopError(postgresql_missing())
+    as_user = []
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        if not shutil.which("runuser"):
+            raise WorkshopError(
+                f"PostgreSQL does not run as root, and there is no runuser to run it as {UNPRIVILEGED_USER}."
+            )
+        as_user = ["runuser", "-u", UNPRIVILEGED_USER, "--"]
+    port = free_port()
+    with tempfile.TemporaryDirectory() as scratch:
+        data, log = Path(scratch) / "data", Path(scratch) / "postgres.log"
+        if as_user:
+            shutil.chown(scratch, UNPRIVILEGED_USER)
+        initdb = [server.initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"]
+        made = subprocess.run([*as_user, *initdb, "--no-sync"], capture_output=True, text=True)
+        if made.returncode:
+            raise WorkshopError(f"initdb could not make a throwaway PostgreSQL cluster:\n{made.stdout}{made.stderr}")
+        options = ["-D", str(data), "-p", str(port), "-k", scratch, "-c", "listen_addresses=127.0.0.1"]
+        options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        with (
+            log.open("wb") as sink,
+            child_process(
+                [*as_user, server.postgres, *options], cwd=scratch, stdout=sink, stderr=subprocess.STDOUT
+            ) as process,
+        ):
+            wait_for_postgresql(process, log)
+            if not quiet:
+                print(f"workshop: started PostgreSQL on port {port} for this command", flush=True)
+            yield {**env, "DATABASE_URL": f"postgres://postgres@127.0.0.1:{port}/chat"}
+
+
+def wait_for_postgresql(process: subprocess.Popen, log: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        said = log.read_text(errors="replace") if log.exists() else ""
+        if process.poll() is not None:
+            raise WorkshopError(f"PostgreSQL stopped as it started:\n{said}")
+        if "database system is ready to accept connections" in said:
+            return
+        time.sleep(0.05)
+    raise WorkshopError(f"PostgreSQL was not ready within {seconds:.0f} seconds.")
 
 
 def report(results: list[tuple[str, int, dict[str, int], float, list[CaseResult]]]) -> int:

@@ -48,8 +48,10 @@ ALLOWED_HOSTS = allowed_hosts()
 # Only for an origin that differs from the scheme and host Django sees; nginx passes both on, so usually empty.
 CSRF_TRUSTED_ORIGINS = [origin for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin]
 STATIC_ROOT = from_environment("DJANGO_STATIC_ROOT")
-# Outside the code, so the user uvicorn runs as needs to write nowhere else.
-DATABASES = {"default": {**DATABASES["default"], "NAME": from_environment("DJANGO_SQLITE_PATH")}}
+# Outside the code, so the user uvicorn runs as needs to write nowhere else; DATABASE_URL, read by the step's own
+# settings, puts the messages in PostgreSQL instead.
+if not os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": {**DATABASES["default"], "NAME": from_environment("DJANGO_SQLITE_PATH")}}
 
 # nginx sets this header on every request it passes on, replacing whatever the client sent.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -12,7 +12,9 @@ https://docs.djangoproject.com/en/5.2/ref/settings/
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 # Build paths inside the project like this: BASE_DIR / 'subdir'.
@@ -92,6 +94,23 @@ DATABASES = {
     }
 }
 
+# Or PostgreSQL, from a URL such as postgres://chat:secret@127.0.0.1:5432/chat; docs/07_delivery.md says what changes.
+DATABASE_URL = urlsplit(os.environ.get('DATABASE_URL', ''))
+if DATABASE_URL.scheme in ('postgres', 'postgresql'):
+    DATABASES['default'] = {
+        'ENGINE': 'django.db.backends.postgresql',
+        'NAME': unquote(DATABASE_URL.path.lstrip('/')),
+        'USER': unquote(DATABASE_URL.username or ''),
+        'PASSWORD': unquote(DATABASE_URL.password or ''),
+        'HOST': DATABASE_URL.hostname or '',
+        'PORT': DATABASE_URL.port or '',
+        # A pool per process, not a connection kept per thread: under ASGI every request's sync code may run in a
+        # thread of its own, whose connections would pile up. Query options such as ?sslmode=require go to psycopg.
+        'OPTIONS': {'pool': True, **dict(parse_qsl(DATABASE_URL.query))},
+    }
+elif DATABASE_URL.scheme:
+    raise ImproperlyConfigured(f'DATABASE_URL must start with postgres:// or postgresql://: {DATABASE_URL.scheme}://')
+
 
 # Password validation
 # https://docs.djangoproject.com/en/5.2/ref/settings/#auth-password-validators
@@ -146,12 +165,14 @@ DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'
 # https://channels.readthedocs.io/en/latest/topics/channel_layers.html
 
 REDIS_URL = os.environ.get('REDIS_URL', 'redis://127.0.0.1:6379/0')
+# Several, comma-separated, spread the rooms over as many servers: the layer picks each room's by a hash of its name.
+REDIS_URLS = os.environ.get('REDIS_URLS', REDIS_URL).split(',')
 
 CHANNEL_LAYERS = {
     'default': {
         # One publish per message, whatever the number of sockets; docs/03_channel_layer.md says why.
         'BACKEND': 'channels_redis.pubsub.RedisPubSubChannelLayer',
         # Reconnect after Redis restarts, instead of failing every socket of the process.
-        'CONFIG': {'hosts': [{'address': REDIS_URL, 'retry_on_error': [RedisConnectionError]}]},
+        'CONFIG': {'hosts': [{'address': url, 'retry_on_error': [RedisConnectionError]} for url in REDIS_URLS]},
     },
 }

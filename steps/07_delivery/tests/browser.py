@@ -1,8 +1,8 @@
 """Fixtures for the tests that use the chat in a real browser: headless Chromium against the step served by daphne.
 
 Every step has this same file. The server is the step's own `manage.py runserver`, in a process of its own, with the
-step's settings except for the database, a new file for each test session, never the db.sqlite3 you develop with,
-and the password hasher, a fast one.
+step's settings except for the database, a new file for each test session, never the db.sqlite3 you develop with
+(on PostgreSQL, a new database beside the test database), and the password hasher, a fast one.
 Environment variables the settings read, such as REDIS_URL, reach it unchanged.
 
 Set UPDATE_SCREENSHOTS=1 to have the `screenshot` fixture rewrite docs/img/<step>.png.
@@ -57,8 +57,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 class Site:
     """The step's settings with a database of their own, for manage.py commands and servers."""
 
-    def __init__(self, folder):
-        self.database = folder / "db.sqlite3"
+    def __init__(self, folder, database=None):
+        self.database = database or folder / "db.sqlite3"
         (folder / "browser_test_settings.py").write_text(SETTINGS.format(database=str(self.database)))
         self.folder = folder
         python_path = [str(folder), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -144,16 +144,33 @@ def site(tmp_path_factory, django_db_setup, django_db_blocker):
 
     That database starts as a copy of the test database, which pytest-django has migrated already: migrating another
     in a process of its own takes about a second. pytest-django makes no test database when no test of the session
-    uses one (as in `pytest tests/test_browser.py`); then the site's is migrated.
+    uses one (as in `pytest tests/test_browser.py`); then the site's is migrated. On PostgreSQL the site has a
+    database of its own on the same server, named after the test database, migrated too and dropped at the end.
     """
+    if connection.vendor == "postgresql":
+        yield from postgresql_site(tmp_path_factory.mktemp("site"), django_db_blocker)
+        return
     site = Site(tmp_path_factory.mktemp("site"))
     if not connection.creation.is_in_memory_db(connection.settings_dict["NAME"]):
         site.manage("migrate", "--noinput")
-        return site
+        yield site
+        return
     with django_db_blocker.unblock(), contextlib.closing(sqlite3.connect(site.database)) as copy:
         connection.ensure_connection()
         connection.connection.backup(copy)
-    return site
+    yield site
+
+
+def postgresql_site(folder, django_db_blocker):
+    name = connection.ops.quote_name(f"{connection.settings_dict['NAME']}_site")
+    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")  # left by a session that was killed
+        cursor.execute(f"CREATE DATABASE {name}")
+    site = Site(folder, database=name.strip('"'))
+    site.manage("migrate", "--noinput")
+    yield site
+    with django_db_blocker.unblock(), connection._nodb_cursor() as cursor:
+        cursor.execute(f"DROP DATABASE {name}")
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ from chat.consumers import SERVER_BUSY
 from chat.models import Message
 from sockets import logged_in
 
+pytestmark = pytest.mark.database
+
 
 async def test_a_message_sent_again_with_its_id_is_saved_once_and_the_sender_gets_the_saved_frame(
     open_socket, room_name

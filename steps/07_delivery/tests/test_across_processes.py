@@ -1,6 +1,7 @@
 import asyncio
 import json
 
+import pytest
 from django.conf import settings
 from websockets.asyncio.client import connect
 
@@ -57,6 +58,7 @@ async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name, site,
             assert [message["message"] for message in await received(bob)] == ["bob again"]
 
 
+@pytest.mark.database
 async def test_messages_saved_by_two_processes_at_once_are_numbered_without_gaps_and_caught_up_exactly(
     room_name, daphne_servers, site_cookie
 ):

@@ -10,6 +10,8 @@ from chat.close_codes import REDIS_UNREACHABLE, SAVE_FAILED
 from chat.consumers import NOT_SAVED
 from chat.models import Message
 
+pytestmark = pytest.mark.database
+
 
 @pytest.fixture
 def first_save(monkeypatch):

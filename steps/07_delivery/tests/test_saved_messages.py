@@ -11,6 +11,8 @@ from chat.consumers import HISTORY_LENGTH
 from chat.models import Message, Room
 from chat.saver import as_frame, as_json
 
+pytestmark = pytest.mark.database
+
 
 async def save_messages(room_name, count, author="bob"):
     """Saves `count` messages in the room, numbered after those it has, as the saver numbers them."""

@@ -6,7 +6,9 @@ import signal
 import sqlite3
 import sys
 
+import psycopg
 import pytest
+from django.db import connection as django_connection
 from room_client import RoomClient
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -16,6 +18,8 @@ from chat import saver
 from chat.models import Message
 from servers import STEP, child_process, eventually, wait_until_listening
 from sockets import received
+
+pytestmark = pytest.mark.database
 
 # uvicorn closes every socket with the standard code as it stops.
 SERVICE_RESTART = 1012
@@ -89,8 +93,19 @@ def saved_messages(database, room_name):
         SELECT number, client_id FROM chat_message JOIN chat_room ON chat_room.id = chat_message.room_id
         WHERE chat_room.name = ? ORDER BY number
     """
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        return connection.execute(query, [room_name]).fetchall()
+    with contextlib.closing(connect_to(database)) as connection:
+        return [tuple(row) for row in connection.execute(query.replace("?", "%s" * is_postgresql()), [room_name])]
+
+
+def is_postgresql():
+    return django_connection.vendor == "postgresql"
+
+
+def connect_to(database, **sqlite_options):
+    """A connection of the test's own to the site's database, SQLite's file or PostgreSQL's database by name."""
+    if not is_postgresql():
+        return sqlite3.connect(database, **sqlite_options)
+    return psycopg.connect(**{**django_connection.get_connection_params(), "dbname": database}, autocommit=True)
 
 
 async def send_at_a_steady_rate(client, count):
@@ -136,9 +151,12 @@ async def test_a_server_stopped_under_load_saves_and_delivers_every_message_it_a
 
 @contextlib.contextmanager
 def write_locked(database):
-    """Holds SQLite's write lock on the database, as a long transaction of another process would."""
-    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as connection:
-        connection.execute("BEGIN IMMEDIATE")
+    """Holds the lock a save needs, as a long transaction of another process would: SQLite's write lock, or on
+    PostgreSQL the rooms' table, against SELECT ... FOR UPDATE (reading it stays free, as in SQLite)."""
+    with contextlib.closing(connect_to(database, isolation_level=None)) as connection:
+        connection.execute("BEGIN" if is_postgresql() else "BEGIN IMMEDIATE")
+        if is_postgresql():
+            connection.execute("LOCK TABLE chat_room IN EXCLUSIVE MODE")
         try:
             yield
         finally:
