@@ -94,7 +94,8 @@ def saved_messages(database, room_name):
         WHERE chat_room.name = ? ORDER BY number
     """
     with contextlib.closing(connect_to(database)) as connection:
-        return [tuple(row) for row in connection.execute(query.replace("?", "%s" * is_postgresql()), [room_name])]
+        placeholder = "%s" if is_postgresql() else "?"
+        return [tuple(row) for row in connection.execute(query.replace("?", placeholder), [room_name])]
 
 
 def is_postgresql():
