@@ -49,6 +49,7 @@ def set_up_django(folder: Path) -> None:
 def senders():
     """Stand-ins for the consumers of ROOMS rooms: what save_batch reads of a socket."""
     from django.contrib.auth import get_user_model
+    from django.db import connection
 
     from chat.models import Message, Room
 
@@ -56,6 +57,8 @@ def senders():
     Room.objects.all().delete()
     user = get_user_model().objects.get_or_create(username="bench-saves")[0]
     rooms = [Room.objects.create(name=f"bench-saves-{number}") for number in range(ROOMS)]
+    # This thread is not used again: give its connection back to PostgreSQL's pool, which has few.
+    connection.close()
     return [SimpleNamespace(user=user, room=room, room_group_name=f"chat_{room.name}") for room in rooms]
 
 

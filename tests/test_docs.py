@@ -118,13 +118,15 @@ def workshop_options() -> dict[str, dict[str, bool]]:
             main([*args, "--help"])
         return output.getvalue()
 
+    def options_of(subcommand: str) -> dict[str, bool]:
+        # An option's help may name another option in passing ("instead of --rate,"): its usage line still counts.
+        options = {}
+        for option, value in re.findall(r"(--[\w-]+)(?:[ =]([A-Z][A-Z_]*))?", help_text(subcommand)):
+            options[option] = options.get(option, False) or bool(value)
+        return options
+
     subcommands = re.search(r"\{([\w,-]+)\}", help_text()).group(1).split(",")
-    return {
-        name: {
-            option: bool(value) for option, value in re.findall(r"(--[\w-]+)(?:[ =]([A-Z][A-Z_]*))?", help_text(name))
-        }
-        for name in subcommands
-    }
+    return {name: options_of(name) for name in subcommands}
 
 
 def is_step(name: str) -> bool:
