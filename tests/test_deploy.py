@@ -355,6 +355,10 @@ class Deployment:
         assert (response.status, response.headers["Location"]) == (302, "/chat/"), response.body.decode()
         return cookies_of(response)
 
+    def sessions(self, *usernames: str) -> list[str]:
+        """The key of a new session of each user, created if need be, as if each had logged in."""
+        return self.manage("shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=usernames)).split()
+
     def websocket(self, room: str, session: str, query: str = ""):
         """A socket through nginx, as the room's page opens it; the query string may name it in uvicorn's log."""
         return connect(
@@ -366,6 +370,17 @@ class Deployment:
             open_timeout=5,
             proxy=None,
         )
+
+
+NEW_SESSIONS = """
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+for username in {usernames!r}:
+    client = Client()
+    client.force_login(get_user_model().objects.get_or_create(username=username)[0])
+    print(client.cookies["sessionid"].value)
+"""
 
 
 def accepted_socket(room: str, query: str) -> str:
@@ -737,10 +752,13 @@ class Page:
 
 
 def test_a_rolling_restart_loses_no_message_and_moves_the_pages_to_the_other_uvicorn(deployment):
-    session = deployment.log_in()["sessionid"].value
     room = f"restart_{secrets.token_hex(6)}"
     total = PAGES * MESSAGES_EACH
-    pages = [Page(deployment, f"p{number}", room, session) for number in range(PAGES)]
+    names = [f"p{number}" for number in range(PAGES)]
+    # Each page a user of its own: the send limit counts all the sockets of one user together.
+    pages = [
+        Page(deployment, name, room, session) for name, session in zip(names, deployment.sessions(*names), strict=True)
+    ]
 
     async def restart_one_process_while_they_chat():
         readers = []

@@ -5,6 +5,7 @@ means the same, or plus HTTP's status for a logout.
 """
 
 SENDING_TOO_FAST = 4008  # 1008: policy violation
+TOO_MANY_SOCKETS = 4008  # the same; the error frame says which limit
 REDIS_UNREACHABLE = 4011  # 1011: internal error
 FELL_BEHIND = 4013  # 1013: try again later
 LOGGED_OUT = 4401  # HTTP 401: reconnecting would be refused

@@ -4,12 +4,13 @@ import re
 import time
 from urllib.parse import parse_qs
 
+from channels.auth import get_user
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from .close_codes import FELL_BEHIND, LOGGED_OUT, SENDING_TOO_FAST
-from .limits import MAX_DELAY_SECONDS, MESSAGES_PER_SECOND, SendRate, seconds_since
+from .close_codes import FELL_BEHIND, LOGGED_OUT, SENDING_TOO_FAST, TOO_MANY_SOCKETS
+from .limits import MAX_DELAY_SECONDS, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND, SendRate, seconds_since
 from .messages import InvalidMessage, read_message
 from .models import Message, Room
 from .outages import RedisOutageMixin
@@ -21,6 +22,10 @@ HISTORY_LENGTH = 50
 
 def session_group_name(session_key):
     return f"session_{session_key}"
+
+
+def user_group_name(user_id):
+    return f"user_{user_id}"
 
 
 def after_id(query_string):
@@ -44,17 +49,25 @@ def as_frame(message):
 
 
 class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
+    send_rate = SendRate()  # the user's, once the handshake is accepted
+
     async def connect(self):
-        """Joins the room and the session's group, then sends the history the page lacks."""
+        """Joins the room, the session's and the user's groups, then sends the history the page lacks."""
         self.user = self.scope["user"]
         if not self.user.is_authenticated:
             await self.close()
             return
         room_name = self.scope["url_route"]["kwargs"]["room_name"]
-        self.room, _ = await Room.objects.aget_or_create(name=room_name)
         self.room_group_name = f"chat_{room_name}"
-        self.groups_joined = (self.room_group_name, session_group_name(self.scope["session"].session_key))
-        self.send_rate = SendRate()
+        self.send_rate = SendRate.for_user(self.user.pk)
+        if len(self.send_rate.sockets) >= MAX_SOCKETS_PER_USER:
+            await self.accept()
+            await self.close_with_error(TOO_MANY_SOCKETS, f"Too many open pages: at most {MAX_SOCKETS_PER_USER} each.")
+            return
+        self.send_rate.sockets.add(self)
+        self.room, _ = await Room.objects.aget_or_create(name=room_name)
+        session_group = session_group_name(self.scope["session"].session_key)
+        self.groups_joined = (self.room_group_name, session_group, user_group_name(self.user.pk))
         self.delivered = 0
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -69,6 +82,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         """Leaves the groups it joined: none when the handshake was refused."""
+        self.send_rate.sockets.discard(self)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -77,12 +91,13 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
         read_at = time.time()
         if not self.send_rate.allows_another():
             logger.warning(
-                "%s: closed a socket sending faster than %d messages a second, after %d messages",
+                "%s: closed a socket of a user sending faster than %d messages a second, after %d messages",
                 self.room_group_name,
                 MESSAGES_PER_SECOND,
                 self.send_rate.accepted,
             )
-            await self.close_with_error(SENDING_TOO_FAST, f"Too many messages: at most {MESSAGES_PER_SECOND} a second.")
+            error = f"Too many messages: at most {MESSAGES_PER_SECOND} a second from all your pages."
+            await self.close_with_error(SENDING_TOO_FAST, error)
             raise StopConsumer
         try:
             body = read_message(text_data)
@@ -115,8 +130,13 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             self.delivered += 1
 
     async def session_logged_out(self, event):
-        """Closes the socket when its session logs out, in any tab."""
+        """Closes the socket when its session ends: logged out in any tab, or deleted."""
         await self.close(code=LOGGED_OUT)
+
+    async def user_changed(self, event):
+        """Closes the socket once its session no longer logs the user in: a new password, a deactivated account."""
+        if not (await get_user(self.scope)).is_authenticated:
+            await self.close(code=LOGGED_OUT)
 
     async def close_with_error(self, code, error):
         """Tells the client why and closes; leaves the room now, not once the client has answered the close."""

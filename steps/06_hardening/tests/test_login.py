@@ -3,6 +3,8 @@ import logging
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from pages import Page, element
@@ -89,6 +91,45 @@ async def test_logging_out_closes_the_sockets_of_that_session_only(open_socket, 
     assert await logging_out.receive_output(timeout=2) == {"type": "websocket.close", "code": LOGGED_OUT}
     await other_browser.send_json_to({"message": "still logged in"})
     assert (await other_browser.receive_json_from())["message"] == "still logged in"
+
+
+def give_a_new_password(client):
+    user = get_user_model().objects.get(username="alice")
+    user.set_password("a new passphrase")
+    user.save()
+
+
+def deactivate(client):
+    user = get_user_model().objects.get(username="alice")
+    user.is_active = False
+    user.save()
+
+
+def delete_the_session(client):
+    """As clearsessions does once the session has expired."""
+    Session.objects.filter(session_key=client.session.session_key).delete()
+
+
+@pytest.mark.parametrize("change", [give_a_new_password, deactivate, delete_the_session])
+async def test_a_socket_closes_once_its_session_no_longer_logs_its_user_in(open_socket, change):
+    client = await sync_to_async(logged_in)()
+    alices = await open_socket(client=client)
+    bobs = await open_socket(client=await sync_to_async(logged_in)("bob"))
+
+    await sync_to_async(change)(client)
+
+    assert await alices.receive_output(timeout=2) == {"type": "websocket.close", "code": LOGGED_OUT}
+    await bobs.send_json_to({"message": "still logged in"})
+    assert (await bobs.receive_json_from())["message"] == "still logged in"
+
+
+async def test_logging_in_elsewhere_leaves_the_users_sockets_open(open_socket):
+    socket = await open_socket()
+
+    await sync_to_async(logged_in)()
+
+    await socket.send_json_to({"message": "still logged in"})
+    assert (await socket.receive_json_from())["message"] == "still logged in"
 
 
 async def test_a_socket_of_a_logged_out_session_is_refused(room_name):

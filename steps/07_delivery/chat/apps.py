@@ -10,4 +10,4 @@ class ChatConfig(AppConfig):
 
     def ready(self):
         register_converter(RoomNameConverter, 'room')
-        from . import signals  # noqa: F401  (connects the logout receiver)
+        from . import signals  # noqa: F401  (connects the receivers that close sockets)

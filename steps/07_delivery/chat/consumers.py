@@ -5,11 +5,12 @@ import re
 import time
 from urllib.parse import parse_qs
 
+from channels.auth import get_user
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from .close_codes import FELL_BEHIND, LOGGED_OUT, SAVE_FAILED, SENDING_TOO_FAST
-from .limits import MAX_DELAY_SECONDS, MESSAGES_PER_SECOND, SendRate, seconds_since
+from .close_codes import FELL_BEHIND, LOGGED_OUT, SAVE_FAILED, SENDING_TOO_FAST, TOO_MANY_SOCKETS
+from .limits import MAX_DELAY_SECONDS, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND, SendRate, seconds_since
 from .messages import InvalidMessage, read_message
 from .models import Room
 from .outages import REDIS_ERRORS, RedisOutageMixin
@@ -25,6 +26,10 @@ NOT_SAVED = "Your latest messages were not saved: they are sent again as soon as
 
 def session_group_name(session_key):
     return f"session_{session_key}"
+
+
+def user_group_name(user_id):
+    return f"user_{user_id}"
 
 
 def after_number(query_string):
@@ -46,19 +51,26 @@ def read_page_fields(text_data):
 
 
 class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
+    send_rate = SendRate()  # the user's, once the handshake is accepted
     last_taken = None  # the future of the latest message the socket took, done once it is saved and sent
 
     async def connect(self):
-        """Joins the room and the session's group, then sends the history the page lacks."""
+        """Joins the room, the session's and the user's groups, then sends the history the page lacks."""
         self.user = self.scope["user"]
         if not self.user.is_authenticated:
             await self.close()
             return
         room_name = self.scope["url_route"]["kwargs"]["room_name"]
-        self.room, _ = await Room.objects.aget_or_create(name=room_name)
         self.room_group_name = f"chat_{room_name}"
-        self.groups_joined = (self.room_group_name, session_group_name(self.scope["session"].session_key))
-        self.send_rate = SendRate()
+        self.send_rate = SendRate.for_user(self.user.pk)
+        if len(self.send_rate.sockets) >= MAX_SOCKETS_PER_USER:
+            await self.accept()
+            await self.close_with_error(TOO_MANY_SOCKETS, f"Too many open pages: at most {MAX_SOCKETS_PER_USER} each.")
+            return
+        self.send_rate.sockets.add(self)
+        self.room, _ = await Room.objects.aget_or_create(name=room_name)
+        session_group = session_group_name(self.scope["session"].session_key)
+        self.groups_joined = (self.room_group_name, session_group, user_group_name(self.user.pk))
         self.delivered = 0
         self.saver = Saver.of_this_process()
         for group in self.groups_joined:
@@ -81,6 +93,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code):
         """Waits until what the socket sent is saved and sent, then leaves the groups it joined (none if refused)."""
+        self.send_rate.sockets.discard(self)
         if self.last_taken is not None:
             await asyncio.shield(self.last_taken)
         for group in self.groups_joined:
@@ -91,12 +104,13 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
         read_at = time.time()
         if not self.send_rate.allows_another():
             logger.warning(
-                "%s: closed a socket sending faster than %d messages a second, after %d messages",
+                "%s: closed a socket of a user sending faster than %d messages a second, after %d messages",
                 self.room_group_name,
                 MESSAGES_PER_SECOND,
                 self.send_rate.accepted,
             )
-            await self.close_with_error(SENDING_TOO_FAST, f"Too many messages: at most {MESSAGES_PER_SECOND} a second.")
+            error = f"Too many messages: at most {MESSAGES_PER_SECOND} a second from all your pages."
+            await self.close_with_error(SENDING_TOO_FAST, error)
             raise StopConsumer
         client_id, fetch_after = read_page_fields(text_data)
         if fetch_after is not None:
@@ -155,8 +169,13 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             self.delivered += last - first + 1
 
     async def session_logged_out(self, event):
-        """Closes the socket when its session logs out, in any tab."""
+        """Closes the socket when its session ends: logged out in any tab, or deleted."""
         await self.close(code=LOGGED_OUT)
+
+    async def user_changed(self, event):
+        """Closes the socket once its session no longer logs the user in: a new password, a deactivated account."""
+        if not (await get_user(self.scope)).is_authenticated:
+            await self.close(code=LOGGED_OUT)
 
     async def close_with_error(self, code, error):
         """Tells the client why and closes; leaves the room now, not once the client has answered the close."""

@@ -93,15 +93,20 @@ LOG_IN = """
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-client = Client()
-client.force_login(get_user_model().objects.get_or_create(username={username!r})[0])
-print(client.cookies.output(attrs=[], header="", sep=";").strip())
+for username in {usernames!r}:
+    client = Client()
+    client.force_login(get_user_model().objects.get_or_create(username=username)[0])
+    print(client.cookies.output(attrs=[], header="", sep=";").strip())
 """
 
 
+def session_cookies(site, *usernames):
+    """The cookie headers of a new session of each user (created if need be) in the database of `site`."""
+    return site.manage("shell", "-v", "0", "-c", LOG_IN.format(usernames=usernames)).stdout.splitlines()
+
+
 def session_cookie(site, username):
-    """The cookie header of a new session of `username` (created if need be) in the database of `site`."""
-    return site.manage("shell", "-v", "0", "-c", LOG_IN.format(username=username)).stdout.strip()
+    return session_cookies(site, username)[0]
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,16 @@ import re
 import time
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from chat.close_codes import SENDING_TOO_FAST
-from chat.limits import BURST, MESSAGES_PER_SECOND
+from chat.close_codes import SENDING_TOO_FAST, TOO_MANY_SOCKETS
+from chat.limits import BURST, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND
 from chat.models import Message
 from servers import eventually, room_subscriptions
+from sockets import logged_in
 
 
 async def outputs_until_closed(communicator):
@@ -38,7 +40,8 @@ async def test_socket_sending_far_too_fast_is_told_why_and_closed(open_socket, c
 
     *frames, close = await outputs_until_closed(flooder)
     assert close == {"type": "websocket.close", "code": SENDING_TOO_FAST}
-    assert frames[-1]["text"] == f'{{"error": "Too many messages: at most {MESSAGES_PER_SECOND} a second."}}'
+    error = json.loads(frames[-1]["text"])["error"]
+    assert error == f"Too many messages: at most {MESSAGES_PER_SECOND} a second from all your pages."
     [warning] = [record for record in caplog.records if record.levelno == logging.WARNING]
     accepted = int(re.search(r"after (\d+) messages", warning.getMessage())[1])
     assert BURST <= accepted < BURST * 2
@@ -48,7 +51,7 @@ async def test_socket_sending_far_too_fast_is_told_why_and_closed(open_socket, c
 
 async def test_the_rest_of_the_room_keeps_chatting_after_a_flooder_is_closed(open_socket):
     flooder = await open_socket()
-    neighbour = await open_socket()
+    neighbour = await open_socket(client=await sync_to_async(logged_in)("bob"))
 
     for number in range(BURST * 2):
         await flooder.send_json_to({"message": f"flood {number}"})
@@ -62,6 +65,35 @@ async def test_the_rest_of_the_room_keeps_chatting_after_a_flooder_is_closed(ope
     flood = [message for message in received if message != "still here"]
     assert BURST <= len(flood) < BURST * 2
     assert flood == sorted(flood, key=lambda message: int(message.split()[1]))
+
+
+async def test_a_users_sockets_share_one_send_rate(open_socket):
+    first_page = await open_socket()
+    second_page = await open_socket()  # alice's too, in a session of its own
+
+    for number in range(BURST):
+        await first_page.send_json_to({"message": f"first {number}"})
+    for number in range(BURST):
+        assert (await first_page.receive_json_from())["message"] == f"first {number}"
+    for number in range(BURST):
+        await second_page.send_json_to({"message": f"second {number}"})
+
+    *frames, close = await outputs_until_closed(second_page)
+    assert close == {"type": "websocket.close", "code": SENDING_TOO_FAST}
+    assert "from all your pages" in json.loads(frames[-1]["text"])["error"]
+
+
+async def test_a_user_opens_a_limited_number_of_sockets_and_is_told_so(open_socket):
+    pages = [await open_socket() for _ in range(MAX_SOCKETS_PER_USER)]
+
+    one_too_many = await open_socket()  # accepted, so that the page can read why it is closed
+
+    error, close = await outputs_until_closed(one_too_many)
+    assert json.loads(error["text"]) == {"error": f"Too many open pages: at most {MAX_SOCKETS_PER_USER} each."}
+    assert close == {"type": "websocket.close", "code": TOO_MANY_SOCKETS}
+    await open_socket(client=await sync_to_async(logged_in)("bob"))
+    await pages[0].disconnect()
+    await open_socket()
 
 
 async def test_through_daphne_the_flooder_gets_the_consumers_close_code(room_name, daphne_servers, site_cookie):

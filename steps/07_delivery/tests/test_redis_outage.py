@@ -2,6 +2,7 @@ import json
 import logging
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import HttpCommunicator
 from websockets.asyncio.client import connect
@@ -10,7 +11,7 @@ from browser import free_port
 from chat.close_codes import REDIS_UNREACHABLE
 from mysite.asgi import application
 from servers import PrivateRedis, daphne, eventually, room_subscriptions
-from sockets import handshake, received
+from sockets import handshake, logged_in, received
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,8 +38,10 @@ def groups_of_this_process():
 
 
 async def test_handshake_is_refused_with_one_clear_log_line_when_redis_is_unreachable(redis_unreachable, caplog):
+    client = await sync_to_async(logged_in)()
+    caplog.clear()  # logging in could not tell the sockets of the session it replaced, had there been any
     with caplog.at_level(logging.WARNING):
-        socket, accepted = await handshake("/ws/chat/lobby/")
+        socket, accepted = await handshake("/ws/chat/lobby/", client=client)
 
     assert not accepted
     [record] = caplog.records
@@ -62,7 +65,7 @@ async def test_open_socket_is_closed_and_leaves_its_groups_when_redis_goes_away(
     with PrivateRedis(tmp_path) as redis_server:
         use_redis_at(settings, redis_server.url)
         socket = await open_socket()
-        assert len(groups_of_this_process()) == 2, "the socket joins its room and its session"
+        assert len(groups_of_this_process()) == 3, "the socket joins its room's, its session's and its user's groups"
 
         redis_server.stop()
         with caplog.at_level(logging.WARNING, logger="chat"):

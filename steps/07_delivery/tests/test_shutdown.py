@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from browser import free_port
 from chat import saver
 from chat.models import Message
-from servers import STEP, child_process, eventually, wait_until_listening
+from servers import STEP, child_process, eventually, session_cookies, wait_until_listening
 from sockets import received
 
 pytestmark = pytest.mark.database
@@ -115,14 +115,14 @@ async def send_at_a_steady_rate(client, count):
         await asyncio.sleep(1 / SENDING_RATE)
 
 
-async def test_a_server_stopped_under_load_saves_and_delivers_every_message_it_accepted(
-    room_name, site, site_cookie, tmp_path
-):
+async def test_a_server_stopped_under_load_saves_and_delivers_every_message_it_accepted(room_name, site, tmp_path):
     with uvicorn_processes(2, tmp_path, site) as [(stopping, process, _), (staying, _, _)]:
+        # Each sender a user of its own, as the send limit counts the messages of all a user's sockets together.
+        names = [f"{where}{number}" for where in "ab" for number in range(SENDERS_PER_SERVER)]
+        cookies = session_cookies(site, *names)
         clients = [
-            RoomClient(f"{where}{number}", servers, room_name, site_cookie, "carol")
-            for where, servers in (("a", [stopping, staying]), ("b", [staying]))
-            for number in range(SENDERS_PER_SERVER)
+            RoomClient(name, [stopping, staying] if name[0] == "a" else [staying], room_name, cookie, name)
+            for name, cookie in zip(names, cookies, strict=True)
         ]
         readers = [asyncio.create_task(client.stay_connected()) for client in clients]
         try:
