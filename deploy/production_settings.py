@@ -4,15 +4,17 @@ The rest, REDIS_URL and the channel layer included, comes from the step's own se
 """
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 from mysite.settings import *  # noqa: F403
-from mysite.settings import DATABASES
+from mysite.settings import DATABASES, REDIS_URLS
 from mysite.settings import SECRET_KEY as STEP_SECRET_KEY
 
 # environment.example's key, and the step's own: anyone can read both, and sign sessions with them.
 PUBLIC_SECRET_KEYS = {"replace-me-with-a-long-random-string", STEP_SECRET_KEY}
+PUBLIC_REDIS_PASSWORD = "replace-me-with-redis-requirepass"
 
 
 def from_environment(name):
@@ -42,9 +44,20 @@ def allowed_hosts():
     return hosts
 
 
+def check_redis_passwords():
+    for url in REDIS_URLS:
+        if urlsplit(url).password in (None, "", PUBLIC_REDIS_PASSWORD):
+            raise ImproperlyConfigured(
+                f"The Redis at {urlsplit(url).hostname}:{urlsplit(url).port} has no password of its own: whoever can "
+                "reach it could publish chat messages under any name. Set requirepass in its configuration, and put "
+                "the password in the URL: redis://:<password>@host:6379/0."
+            )
+
+
 DEBUG = False
 SECRET_KEY = secret_key()
 ALLOWED_HOSTS = allowed_hosts()
+check_redis_passwords()
 # Only for an origin that differs from the scheme and host Django sees; nginx passes both on, so usually empty.
 CSRF_TRUSTED_ORIGINS = [origin for origin in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if origin]
 STATIC_ROOT = from_environment("DJANGO_STATIC_ROOT")

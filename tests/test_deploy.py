@@ -21,7 +21,7 @@ import time
 from http.cookies import SimpleCookie
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from cryptography import x509
@@ -29,11 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bench.bench import accepts_connections, free_ports
 from helpers import missing
-from workshop import ROOT, STEPS, STEPS_DIR, WorkshopError, redis_environment
+from workshop import ROOT, STEPS, STEPS_DIR, WorkshopError, find_redis_server
 
 DEPLOY = ROOT / "deploy"
 SITE = DEPLOY / "nginx.conf"
@@ -60,6 +60,7 @@ http {{
 """
 START_SECONDS = 20
 PASSWORD = "a-password-for-this-test-only"
+REDIS_PASSWORD = secrets.token_urlsafe(24)
 FORGED_ADDRESS = "203.0.113.7"
 # uvicorn closes every socket with the standard code as it stops, and then ends itself with the signal it got.
 SERVICE_RESTART = 1012
@@ -359,13 +360,13 @@ class Deployment:
         """The key of a new session of each user, created if need be, as if each had logged in."""
         return self.manage("shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=usernames)).split()
 
-    def websocket(self, room: str, session: str, query: str = ""):
+    def websocket(self, room: str, session: str, query: str = "", origin: str | None = None):
         """A socket through nginx, as the room's page opens it; the query string may name it in uvicorn's log."""
         return connect(
             f"wss://{HOST}:{self.https_port}/ws/chat/{room}/?{query}",
             host="127.0.0.1",
             ssl=self.tls,
-            origin=self.origin,
+            origin=origin or self.origin,
             additional_headers={"Cookie": f"sessionid={session}"},
             open_timeout=5,
             proxy=None,
@@ -405,18 +406,31 @@ def saved_messages(database: Path, room: str) -> list[tuple[int, str]]:
         return connection.execute(query, [room]).fetchall()
 
 
+def start_redis(folder: Path, password: str) -> Process:
+    """A Redis of the deployment's own, on a free port, that answers only clients that give the password."""
+    try:
+        server = find_redis_server(sys.executable)
+    except WorkshopError as error:
+        missing(str(error))
+    [port] = free_ports(1)
+    options = ["--bind", "127.0.0.1", "--port", str(port), "--save", "", "--requirepass", password]
+    redis_server = Process([server, *options], folder / "redis.log", port, cwd=folder)
+    redis_server.wait_until_listening()
+    return redis_server
+
+
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory):
     nginx_binary()
-    with contextlib.ExitStack() as stack:
-        try:
-            env = stack.enter_context(redis_environment(sys.executable, True))
-        except WorkshopError as error:
-            missing(str(error))
-        deployment = Deployment(tmp_path_factory.mktemp("deploy"), env["REDIS_URL"])
-        stack.callback(deployment.stop)
+    folder = tmp_path_factory.mktemp("deploy")
+    redis_server = start_redis(folder, REDIS_PASSWORD)
+    deployment = Deployment(folder, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_server.port}/0")
+    try:
         deployment.start()
         yield deployment
+    finally:
+        deployment.stop()
+        redis_server.stop()
 
 
 @pytest.fixture
@@ -450,7 +464,7 @@ def test_the_unit_starts_one_uvicorn_per_port_reachable_from_this_machine_only()
     arguments, environment = unit_settings()
 
     assert arguments == [
-        "mysite.asgi:application",
+        "production_asgi:application",
         *("--host", "127.0.0.1", "--port", "%i"),
         *("--ws", "websockets-sansio", "--lifespan", "off"),
         *("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"),
@@ -503,6 +517,7 @@ def settings_check(tmp_path: Path, **changes: str) -> subprocess.CompletedProces
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_STATIC_ROOT": str(tmp_path / "static"),
         "DJANGO_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+        "REDIS_URL": f"redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0",
         **changes,
     }
     env = {**os.environ, **unit_environment, **values, "PYTHONPATH": str(DEPLOY)}
@@ -532,6 +547,22 @@ def test_the_production_settings_refuse_any_host(tmp_path, hosts):
 
     assert result.returncode != 0
     assert "ImproperlyConfigured: DJANGO_ALLOWED_HOSTS contains *" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "urls",
+    [
+        {"REDIS_URL": "redis://127.0.0.1:6379/0"},
+        {"REDIS_URL": example_environment()["REDIS_URL"]},
+        {"REDIS_URLS": f"redis://:{REDIS_PASSWORD}@10.0.0.1:6379/0,redis://10.0.0.2:6379/0"},
+    ],
+    ids=["none", "environment.example's", "one of two"],
+)
+def test_the_production_settings_refuse_a_redis_without_a_password_of_its_own(tmp_path, urls):
+    result = settings_check(tmp_path, **urls)
+
+    assert result.returncode != 0
+    assert "has no password of its own: whoever can reach it could publish chat messages" in result.stderr
 
 
 # nginx's own rules, with no server behind it.
@@ -669,6 +700,32 @@ def test_uvicorn_believes_forwarded_addresses_from_nginx_only(deployment):
 
     assert logged_client(deployment, direct) == "127.0.0.2", "uvicorn believed a client that is not nginx"
     assert logged_client(deployment, proxied) == "127.0.0.2", "uvicorn did not believe nginx about the client"
+
+
+def test_redis_answers_only_the_chats_processes(deployment):
+    """Whoever can reach Redis without the password cannot publish forged chat events."""
+    port = urlsplit(deployment.env["REDIS_URL"]).port
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.sendall(b"PUBLISH asgi__group__chat_lobby forged\r\n")
+        assert connection.recv(100).startswith(b"-NOAUTH")
+
+
+@pytest.mark.parametrize("other", ["plain http", "another port"])
+def test_a_socket_from_another_origin_of_the_sites_host_is_refused(deployment, other):
+    session = deployment.sessions("alice")[0]
+    origin = {
+        "plain http": f"http://{HOST}:{deployment.https_port}",
+        "another port": f"https://{HOST}:{deployment.https_port + 1}",
+    }[other]
+
+    async def open_socket(origin: str):
+        async with deployment.websocket("lobby", session, origin=origin):
+            pass
+
+    asyncio.run(open_socket(deployment.origin))
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(open_socket(origin))
+    assert refused.value.response.status_code == 403
 
 
 def test_a_message_through_nginx_reaches_a_socket_on_the_other_uvicorn(deployment):
