@@ -74,8 +74,10 @@ async def test_open_socket_is_closed_and_leaves_its_groups_when_redis_goes_away(
             await socket.disconnect()  # as the browser answers the close
 
     assert closed == {"type": "websocket.close", "code": REDIS_UNREACHABLE}
-    [record] = [record for record in caplog.records if record.name.startswith("chat.")]
-    assert "Redis is not reachable" in record.getMessage()
+    # One line, or two when the socket's own channel fails as well: never a traceback.
+    records = [record for record in caplog.records if record.name.startswith("chat.")]
+    assert 1 <= len(records) <= 2, [record.getMessage() for record in records]
+    assert all("Redis is not reachable" in record.getMessage() and not record.exc_info for record in records)
     assert groups_of_this_process() == {}
 
 
