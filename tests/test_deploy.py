@@ -29,7 +29,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import Close, Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from bench.bench import accepts_connections, free_ports
 from helpers import missing
@@ -65,6 +69,8 @@ FORGED_ADDRESS = "203.0.113.7"
 # uvicorn closes every socket with the standard code as it stops, and then ends itself with the signal it got.
 SERVICE_RESTART = 1012
 STOPPED_BY_SIGTERM = -signal.SIGTERM
+# Step 07 closes a socket with this code when the room's messages reach it over 10 seconds late.
+FELL_BEHIND = 4013
 # Under step 07's send limit of 10 a second, and few enough that a reconnecting page gets them all in its history.
 PAGES, MESSAGES_EACH, SENDING_RATE = 4, 10, 8
 
@@ -856,3 +862,81 @@ def test_a_rolling_restart_loses_no_message_and_moves_the_pages_to_the_other_uvi
     assert sorted(client_id for _, client_id in saved) == sorted(
         f"{page.name}-{number}" for page in pages for number in range(1, MESSAGES_EACH + 1)
     )
+
+
+class PageThatStopsReading:
+    """A socket straight to the first uvicorn, as nginx passes one on, whose page reads nothing until it is told to.
+
+    Its receive buffer is small, so uvicorn's fills after a few frames. (Through nginx, nginx's buffers would hold
+    megabytes first, and its send_timeout drops a client that takes nothing for a minute.)"""
+
+    def __init__(self, deployment: Deployment, room: str, session: str):
+        self.connection = socket.socket()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.connection.settimeout(10)
+        self.connection.connect(("127.0.0.1", deployment.server_ports[0]))
+        uri = parse_uri(f"ws://{HOST}:{deployment.https_port}/ws/chat/{room}/")
+        self.protocol = ClientProtocol(uri, origin=deployment.origin, max_size=None)
+        request = self.protocol.connect()
+        request.headers["Cookie"] = f"sessionid={session}"
+        request.headers["X-Forwarded-Proto"] = "https"
+        self.protocol.send_request(request)
+        self.connection.sendall(b"".join(self.protocol.data_to_send()))
+        while self.protocol.state is State.CONNECTING:
+            self.protocol.receive_data(self.connection.recv(4096))
+        assert self.protocol.state is State.OPEN, self.protocol.handshake_exc
+
+    def read_until_closed(self) -> tuple[list[dict], int]:
+        """Every text frame the server had sent, and the code of its close."""
+        texts = []
+        while True:
+            self.protocol.receive_data(self.connection.recv(1 << 16))
+            for frame in self.protocol.events_received():
+                if not isinstance(frame, Frame):
+                    continue  # the handshake's response
+                if frame.opcode is Opcode.TEXT:
+                    texts.append(json.loads(frame.data))
+                elif frame.opcode is Opcode.CLOSE:
+                    self.connection.close()
+                    return texts, Close.parse(frame.data).code
+
+
+async def read_everything(socket_) -> None:
+    async for _ in socket_:
+        pass
+
+
+def test_a_socket_whose_page_reads_nothing_leaves_the_room_and_is_closed_once_it_reads(deployment):
+    room = f"unread_{secrets.token_hex(6)}"
+    reader, *senders = deployment.sessions("stops-reading", *(f"keeps-sending-{number}" for number in range(8)))
+    page = PageThatStopsReading(deployment, room, reader)
+    # As long as a message may be, and each character takes 12 bytes in a frame, as \ud83d\ude00: what the kernel
+    # buffers for the page, megabytes, fills within seconds.
+    text = "\N{GRINNING FACE}" * 1000
+    given_up = r"chat_unread_\w+: a socket's page read nothing for 10 seconds"
+    sent = itertools.count(1)
+
+    async def send_until_the_server_gives_up(session: str):
+        async with deployment.websocket(room, session) as socket_:
+            reading = asyncio.create_task(read_everything(socket_))
+            try:
+                while not any(re.search(given_up, log) for log in deployment.server_logs()):
+                    await socket_.send(json.dumps({"message": text, "client_id": f"unread-{next(sent)}"}))
+                    await asyncio.sleep(1 / SENDING_RATE)
+            finally:
+                reading.cancel()
+
+    async def send_from_each():
+        await asyncio.gather(*(send_until_the_server_gives_up(session) for session in senders))
+
+    try:
+        asyncio.run(asyncio.wait_for(send_from_each(), 40))
+    except TimeoutError:
+        pytest.fail(f"no uvicorn logged /{given_up}/ within 40 seconds:\n{deployment.server_logs()[0]}")
+    texts, code = page.read_until_closed()
+
+    assert deployment.logged_by(given_up) == 0
+    assert code == FELL_BEHIND
+    assert texts[-1] == {"error": "This connection fell 10 seconds behind; reconnect."}
+    numbers = [message["number"] for frame in texts[:-1] for message in frame["messages"]]
+    assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) < next(sent) - 1

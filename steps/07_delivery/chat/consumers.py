@@ -54,6 +54,24 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
     send_rate = SendRate()  # the user's, once the handshake is accepted
     last_taken = None  # the future of the latest message the socket took, done once it is saved and sent
 
+    async def __call__(self, scope, receive, send):
+        """Runs the consumer for the life of its socket; a page that reads nothing for too long leaves the room."""
+
+        async def send_or_give_up(message):
+            # uvicorn's send waits while the socket's buffer is full (daphne's never does, and buffers without limit).
+            async with asyncio.timeout(MAX_DELAY_SECONDS):
+                await send(message)
+
+        try:
+            await super().__call__(scope, receive, send_or_give_up)
+        except TimeoutError:
+            logger.warning("%s: a socket's page read nothing for %s seconds", self.room_group_name, MAX_DELAY_SECONDS)
+            await self.disconnect(FELL_BEHIND)
+            # Behind what the page has not read: it finds them once it reads again, or never, when it goes.
+            error = f"This connection fell {MAX_DELAY_SECONDS} seconds behind; reconnect."
+            await send({"type": "websocket.send", "text": json.dumps({"error": error})})
+            await send({"type": "websocket.close", "code": FELL_BEHIND})
+
     async def connect(self):
         """Joins the room, the session's and the user's groups, then sends the history the page lacks."""
         self.user = self.scope["user"]

@@ -1,11 +1,20 @@
+import asyncio
 import json
 import logging
 import time
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
+from chat import consumers
 from chat.close_codes import FELL_BEHIND
 from chat.limits import MAX_DELAY_SECONDS
+from mysite.asgi import application
+from servers import eventually, room_subscriptions
+from sockets import SAME_ORIGIN, ChatCommunicator, logged_in
+
+ORIGIN = (b"origin", SAME_ORIGIN.encode())
 
 
 def frame(number, text):
@@ -37,3 +46,33 @@ async def test_socket_keeping_up_gets_every_message(open_socket, room_name):
     await get_channel_layer().group_send(f"chat_{room_name}", batch(1, "new", read_just_now))
 
     assert await socket.receive_json_from() == frame(1, "new")
+
+
+class PageThatStopsReading(ChatCommunicator):
+    """A socket whose page reads nothing while it holds a frame: the consumer's next send waits, as it does under a
+    server (uvicorn) whose buffer for the socket is full."""
+
+    @property
+    def output_queue(self):
+        if self._output_queue is None:
+            self._output_queue = asyncio.Queue(maxsize=1)
+        return self._output_queue
+
+
+async def test_a_page_that_reads_nothing_leaves_the_room_and_finds_why_once_it_reads(
+    transactional_db, room_name, monkeypatch, caplog
+):
+    monkeypatch.setattr(consumers, "MAX_DELAY_SECONDS", 0.2)
+    client = await sync_to_async(logged_in)()
+    cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    page = PageThatStopsReading(application, f"/ws/chat/{room_name}/", [(b"cookie", cookies.encode()), ORIGIN])
+    assert (await page.connect())[0]
+
+    for number in (1, 2):  # the first frame is what the page holds; the second waits to be sent
+        await get_channel_layer().group_send(f"chat_{room_name}", batch(number, "unread", time.time()))
+    await eventually(lambda: "read nothing for 0.2 seconds" in caplog.text)
+
+    assert await page.receive_json_from() == frame(1, "unread")
+    assert await page.receive_json_from() == {"error": "This connection fell 0.2 seconds behind; reconnect."}
+    assert await page.receive_output() == {"type": "websocket.close", "code": FELL_BEHIND}
+    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
