@@ -492,6 +492,13 @@ def test_the_unit_leaves_the_drain_more_time_than_a_save_waits_for_the_database(
     assert int(unit_lines()["TimeoutStopSec"][0]) > 5
 
 
+def test_the_unit_lets_a_process_hold_many_sockets_and_bounds_its_memory():
+    unit = unit_lines()
+
+    assert int(unit["LimitNOFILE"][0]) >= 65536, "each socket is an open file"
+    assert re.fullmatch(r"[0-9]+[MG]", unit["MemoryMax"][0])
+
+
 def test_the_unit_may_write_the_databases_folder_and_no_other():
     unit = unit_lines()
     database_folder = str(PurePosixPath(example_environment()["DJANGO_SQLITE_PATH"]).parent)
