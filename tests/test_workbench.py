@@ -574,7 +574,7 @@ def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
         environments.append(env)
         return 0, passed, ""
 
-    def test_run(python, folder, env, options):
+    def suite_run(python, folder, env, options):
         environments.append(env)
         return 0, counts, 0.0, passed
 
@@ -586,7 +586,7 @@ def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
         return server_run(command, **options).returncode
 
     monkeypatch.setattr(workshop, "run_pytest_quietly", check_run)
-    monkeypatch.setattr(workshop, "run_pytest", test_run)
+    monkeypatch.setattr(workshop, "run_pytest", suite_run)
     monkeypatch.setattr(workshop.subprocess, "run", server_run)
     monkeypatch.setattr(workshop, "run_to_the_end", run_to_the_end)
     return environments
