@@ -6,6 +6,7 @@ import time
 from urllib.parse import parse_qs
 
 from channels.auth import get_user
+from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -132,6 +133,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             raise StopConsumer
         client_id, fetch_after = read_page_fields(text_data)
         if fetch_after is not None:
+            await aclose_old_connections()  # what dispatch skips, for the one frame that reads the database
             await self.send_history(fetch_after)
             return
         try:
@@ -156,7 +158,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
     async def dispatch(self, message):
         # Channels closes stale database connections before every handler, in the thread all database work of the
         # process goes through: a trip there and back for each event, behind whatever waits there. Neither delivering
-        # the room's messages nor taking one touches the database; the saver does the same clean-up in its own trips.
+        # the room's messages nor taking one touches the database; a page's fetch and the saver clean up themselves.
         if message["type"] == "chat.messages":
             await self.chat_messages(message)
         elif message["type"] == "websocket.receive":
