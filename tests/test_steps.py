@@ -2,8 +2,6 @@ import json
 import re
 import subprocess
 
-import pytest
-
 from workshop import (
     CONFIG,
     PROJECT_FILES,
@@ -16,8 +14,6 @@ from workshop import (
     step_files,
 )
 
-# Files each step carries its own copy of, so that it runs by itself; no step changes them.
-SAME_IN_EVERY_STEP = ["tests/browser.py", "tests/pages.py", "chat/messages.py", "chat/room_names.py"]
 STRAY = re.compile(
     r"(^|/)(__pycache__|\.pytest_cache|\.ruff_cache|\.venv|venv|node_modules)/|\.py[cod]$|\.sqlite3|\.DS_Store$|\.log$"
 )
@@ -59,15 +55,6 @@ def test_a_step_keeps_every_file_name_of_the_step_before():
     for old, new in STEP_PAIRS:
         missing = set(step_files(STEPS_DIR / old)) - set(step_files(STEPS_DIR / new))
         assert missing == set(), f"{new} drops or renames files of {old}: {sorted(missing)}"
-
-
-@pytest.mark.parametrize("name", SAME_IN_EVERY_STEP)
-def test_copies_of_a_shared_file_are_the_same_in_every_step(name):
-    copies = {slug: (STEPS_DIR / slug / name).read_bytes() for slug in STEPS if (STEPS_DIR / slug / name).exists()}
-
-    assert len(copies) > 1, f"no two steps have {name}"
-    first = next(iter(copies))
-    assert [slug for slug, text in copies.items() if text != copies[first]] == [], f"{name} differs from {first}'s"
 
 
 def test_each_step_changes_no_more_lines_of_code_than_its_budget(tmp_path):
