@@ -1,5 +1,6 @@
 """The guide stays true: its code comes from the steps, its links resolve, its commands exist."""
 
+import ast
 import contextlib
 import functools
 import io
@@ -332,3 +333,39 @@ def test_include_lines_quoted_in_a_code_block_stay_as_they_are():
 def test_an_include_that_names_nothing_stops_generate_with_the_place(line):
     with pytest.raises(WorkshopError, match="example.md line 2"):
         with_included_code(f"Intro\n{line}\n", "example.md")
+
+
+LOGGING_LEVELS = {"debug", "info", "warning", "error", "exception", "critical"}
+# What a chapter quotes from a server's log: a room's line, or the line for Redis out of reach.
+QUOTED_LOG_LINE = re.compile(r"`(chat_[\w-]+: [^`]+|Redis is not reachable \([^`]+)`")
+PRINTF_FIELD = re.compile(r"%[-#0 +]*\d*(?:\.\d+)?[sdfr]")
+
+
+def logged_lines(step: str) -> list[re.Pattern[str]]:
+    """A pattern for each line the step's chat app may log: its logger calls' format strings, any value in a field."""
+    patterns = []
+    for source in sorted((ROOT / "steps" / step / "chat").glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in LOGGING_LEVELS
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "logger"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                literal_parts = [re.escape(part.replace("%%", "%")) for part in PRINTF_FIELD.split(node.args[0].value)]
+                patterns.append(re.compile(".+?".join(literal_parts)))
+    return patterns
+
+
+@pytest.mark.parametrize("path", [path for path in MARKDOWN_FILES if QUOTED_LOG_LINE.search(path.read_text())], ids=str)
+def test_log_lines_the_docs_quote_are_lines_the_step_logs(path):
+    step = next((slug for slug in STEPS if path.name.startswith(slug)), STEPS[-1])
+    patterns = logged_lines(step)
+    quoted = [" ".join(match.split()) for match in QUOTED_LOG_LINE.findall(prose(path.read_text(encoding="utf-8")))]
+
+    assert [line for line in quoted if not any(pattern.fullmatch(line) for pattern in patterns)] == [], (
+        f"lines quoted as step {step}'s log that no logger call of its chat app writes"
+    )
