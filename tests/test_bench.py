@@ -22,7 +22,7 @@ from bench.bench import (
     write_plot,
 )
 from helpers import driver_problem, missing
-from workshop import ROOT, STEPS
+from tooling.config import ROOT, STEPS
 
 COLUMNS = (
     "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | acknowledged | refused "

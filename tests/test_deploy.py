@@ -37,7 +37,8 @@ from websockets.uri import parse_uri
 
 from bench.bench import accepts_connections, free_ports
 from helpers import missing
-from workshop import ROOT, STEPS, STEPS_DIR, WorkshopError, find_redis_server
+from tooling.config import ROOT, STEPS, STEPS_DIR, WorkshopError
+from tooling.redis_server import find_redis_server
 
 DEPLOY = ROOT / "deploy"
 SITE = DEPLOY / "nginx.conf"

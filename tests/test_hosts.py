@@ -51,7 +51,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from helpers import missing
-from workshop import UNPRIVILEGED_USER, WorkshopError, find_postgresql, find_redis_server, postgresql_missing
+from tooling.config import WorkshopError
+from tooling.postgresql import UNPRIVILEGED_USER, find_postgresql, postgresql_missing
+from tooling.redis_server import find_redis_server
 
 HOSTS = ["edge", "app1", "app2", "data"]
 APP_PORTS = [8001, 8002]

@@ -9,7 +9,8 @@ import urllib.request
 from pathlib import Path
 
 from helpers import eventually, with_own_database
-from workshop import ROOT, child_process, free_port
+from tooling.config import ROOT
+from tooling.processes import child_process, free_port
 
 
 def browser() -> urllib.request.OpenerDirector:

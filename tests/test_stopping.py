@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from helpers import eventually, with_own_database
-from workshop import ROOT, free_port
+from tooling.config import ROOT
+from tooling.processes import free_port
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="Windows has no SIGTERM or SIGHUP to send")
 PROC = Path("/proc")
