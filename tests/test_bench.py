@@ -21,7 +21,8 @@ from bench.bench import (
     resident_kib,
     write_plot,
 )
-from helpers import driver_problem, missing
+from helpers import driver_problem
+from tooling.ci import missing
 from tooling.config import ROOT, STEPS
 
 COLUMNS = (

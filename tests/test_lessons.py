@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import pytest
 
-from helpers import missing
+from tooling.ci import missing
 from tooling.config import STEP_PAIRS, STEPS_DIR
 from tooling.diffs import project_with_tests, step_files
 from tooling.junit import read_junit

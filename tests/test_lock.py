@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import missing
+from tooling.ci import missing
 from tooling.config import CONFIG, LOCK, NEWEST_PYTHON, OLDEST_PYTHON, REQUIREMENTS
 
 SYSTEMS = {

@@ -1,6 +1,6 @@
 import sys
 
-from helpers import missing
+from tooling.ci import missing
 from tooling.config import WorkshopError
 from tooling.junit import CaseResult
 from tooling.redis_server import find_redis_server
