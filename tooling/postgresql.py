@@ -84,7 +84,7 @@ def postgresql_environment(env: dict[str, str], needed: bool, quiet: bool = Fals
     """env with DATABASE_URL set to a throwaway PostgreSQL cluster when needed, stopped and deleted afterwards.
 
     A DATABASE_URL that is already set is used as it is. The cluster trusts local connections, listens on
-    127.0.0.1 only, never syncs to disk, and, when this script runs as root, runs as an unprivileged user.
+    127.0.0.1 only, never syncs to disk, and, when workshop.py runs as root, runs as an unprivileged user.
     """
     if not needed or env.get("DATABASE_URL"):
         yield env

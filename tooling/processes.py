@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+# Where the servers the tooling starts listen, and where it looks for free ports.
 HOST = "127.0.0.1"
-# What else stops this script besides Ctrl+C: an IDE's stop button (SIGTERM), a closed terminal (SIGHUP), Ctrl+Break
+# What else stops workshop.py besides Ctrl+C: an IDE's stop button (SIGTERM), a closed terminal (SIGHUP), Ctrl+Break
 # on Windows, which has neither of the others.
 STOP_SIGNALS = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGBREAK") if hasattr(signal, name)]
 # On Linux and macOS each child runs in a process group of its own, so that stopping it reaches what it started too
@@ -77,7 +78,7 @@ def accepts_connections(port: int) -> bool:
 
 
 def stop_like_ctrl_c(*signals: int) -> None:
-    """Turn these signals into KeyboardInterrupt, so that the servers this script started are stopped on the way out.
+    """Turn these signals into KeyboardInterrupt, so that the servers workshop.py started are stopped on the way out.
 
     Left alone, SIGTERM and SIGHUP end Python at once and the servers keep running, holding their ports. Once one
     has arrived, further ones are ignored, so that a second Ctrl+C cannot cut the stopping short.
@@ -153,6 +154,6 @@ def child_process(command: list[str], **options):
 
 
 def run_to_the_end(command: list[str], **options) -> int:
-    """Run command and return its exit code; stop it and what it started if this script is stopped meanwhile."""
+    """Run command and return its exit code; stop it and what it started if workshop.py is stopped meanwhile."""
     with child_process(command, **options) as process:
         return process.wait()
