@@ -38,7 +38,6 @@ import math
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,19 +47,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-HOST = "127.0.0.1"
-# The steps, in order, as workshop.py lists them: from steps.json, which it reads too (it imports this module, so this
-# module cannot import it). The benchmark loads the last step unless told otherwise.
-STEPS = [step["slug"] for step in json.loads((ROOT / "steps.json").read_text(encoding="utf-8"))["steps"]]
+# Run as a file, `python bench/bench.py`, this folder is on Python's path instead of the repository's folder above it.
+sys.path.insert(0, str(HERE.parent))
+
+from tooling.chromium import CHROMIUM_FLAGS, find_chromium  # noqa: E402
+from tooling.config import STEPS, STEPS_DIR, STEPS_WITH_LOGIN, WorkshopError, resolve_step  # noqa: E402
+from tooling.processes import HOST, accepts_connections, free_ports, stop_process, wait_until  # noqa: E402
+
 # The sweep's bar: a rate passes when nothing is lost, refused, left unsaved or duplicated, no socket fails, and p99
 # stays under this.
 P99_LIMIT_MS = 250
 TARGETS = ("ours", "official", "plain")
 # What serves a step target: daphne, the server of runserver, or uvicorn, the deployment's, as the deployment runs it.
 SERVERS = ("daphne", "uvicorn")
-# From this step on the chat accepts only logged-in users.
-FIRST_STEP_WITH_LOGIN = 5
 # From this step on the server takes an id with each message, echoes it to the sender once the message is saved, and
 # names the messages it refused or did not save by it.
 FIRST_STEP_WITH_CLIENT_IDS = 7
@@ -73,19 +72,7 @@ MAX_IDLE = 600
 DEFAULT_FLOOD = 5_000
 DEFAULT_MESSAGES = 40
 DEFAULT_SWEEP_SECONDS = 8
-# A PNG plot is the SVG drawn by headless Chromium: Debian's headless shell or full Chromium where there is one, else
-# the one Playwright downloads (None: Playwright's choice).
-DEBIAN_CHROMIUMS = [Path("/usr/bin/chromium-headless-shell"), Path("/usr/bin/chromium")]
-# Headless on a machine without a display, a GPU or a way out: nothing to set up, update or sync.
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
+# A PNG plot is the SVG drawn by headless Chromium (see tooling/chromium.py).
 NO_BROWSER = (
     "no browser to draw a PNG: sudo apt-get install chromium-headless-shell, "
     "or python -m playwright install --only-shell chromium"
@@ -708,18 +695,6 @@ def percentile(values: list[float], percent: float) -> float | None:
 # The servers.
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-def accepts_connections(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
-        return True
-    return False
-
-
 def settings_module(target: str, scratch: Path) -> str:
     """A settings module that imports the step's and changes only what this target needs."""
     name = f"bench_settings_{target}"
@@ -782,7 +757,7 @@ def log_in(step: Path, env: dict[str, str], count: int) -> list[str]:
 
 
 def needs_login(step: Path) -> bool:
-    return int(step.name.split("_")[0]) >= FIRST_STEP_WITH_LOGIN
+    return step.name in STEPS_WITH_LOGIN
 
 
 def acknowledges(step: Path) -> bool:
@@ -873,15 +848,6 @@ def server_command(server_name: str) -> list[str]:
     return [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"]
 
 
-def free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    while len(ports) < count:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports
-
-
 @contextlib.contextmanager
 def running(command: list[str], cwd: Path, env: dict[str, str], log: Path):
     with open(log, "ab") as output:
@@ -889,20 +855,19 @@ def running(command: list[str], cwd: Path, env: dict[str, str], log: Path):
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def wait_until_listening(target: str, port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while not accepts_connections(port):
-        if process.poll() is not None or time.monotonic() > deadline:
+    def listening() -> bool:
+        if process.poll() is not None:
             raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}")
-        time.sleep(0.05)
+        return accepts_connections(port)
+
+    try:
+        wait_until(listening, f"{target} did not listen on port {port}", 30)
+    except TimeoutError:
+        raise SystemExit(f"bench: {target} did not start:\n{log.read_text(errors='replace')}") from None
 
 
 # A traceback's last line, or a logged message that names the exception (the steps log Redis errors in one line).
@@ -1056,9 +1021,8 @@ def headless_chromium():
     from playwright.sync_api import Error, sync_playwright
 
     with sync_playwright() as playwright:
-        executable = next((path for path in DEBIAN_CHROMIUMS if path.exists()), None)
         try:
-            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+            browser = playwright.chromium.launch(executable_path=find_chromium(), headless=True, args=CHROMIUM_FLAGS)
         except Error as error:
             if "Executable doesn't exist" not in error.message:
                 raise
@@ -1077,13 +1041,6 @@ def write_plot(svg: str, path: Path) -> None:
         page = browser.new_page()
         page.set_content(f'<body style="margin: 0">{svg}</body>')
         page.locator("svg").screenshot(path=path)
-
-
-def resolve_step(name: str) -> Path:
-    for slug in STEPS:
-        if name == slug or (name.isdigit() and int(name) == int(slug.split("_")[0])):
-            return ROOT / "steps" / slug
-    raise SystemExit(f"bench: there is no step {name!r}; the steps are {', '.join(STEPS)}")
 
 
 def planned_loads(args: argparse.Namespace) -> list[Load]:
@@ -1112,7 +1069,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.py", description=__doc__.split("\n\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    step = resolve_step(args.step)
+    try:
+        step = STEPS_DIR / resolve_step(args.step)
+    except WorkshopError as error:
+        raise SystemExit(f"bench: {error}") from None
     if not os.environ.get("REDIS_URL"):
         raise SystemExit("bench: set REDIS_URL, or run `python workshop.py bench`, which starts a Redis server")
     targets = [target.strip() for target in args.targets.split(",") if target.strip()]

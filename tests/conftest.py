@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from workshop import STEPS, STEPS_DIR
+from tooling.config import STEPS, STEPS_DIR
 
 
 @pytest.fixture(params=STEPS)

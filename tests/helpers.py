@@ -1,10 +1,7 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
-
-import pytest
 
 
 def python_in(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -27,23 +24,6 @@ def with_own_database(folder: Path, env: dict[str, str] | None = None, settings_
     env = dict(os.environ if env is None else env)
     python_path = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
     return {**env, "DJANGO_SETTINGS_MODULE": settings.stem, "PYTHONPATH": python_path}
-
-
-def eventually(condition, seconds: float) -> bool:
-    """Whether condition() came true within seconds, asking every 0.1 s."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
-def missing(message: str) -> None:
-    """Skip a test that lacks something it needs; under CI, where nothing may be skipped, fail it."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def driver_problem() -> str | None:

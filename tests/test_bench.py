@@ -21,8 +21,9 @@ from bench.bench import (
     resident_kib,
     write_plot,
 )
-from helpers import driver_problem, missing
-from workshop import ROOT, STEPS
+from helpers import driver_problem
+from tooling.ci import missing
+from tooling.config import ROOT, STEPS
 
 COLUMNS = (
     "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | acknowledged | refused "

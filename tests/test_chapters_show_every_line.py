@@ -5,7 +5,9 @@ import re
 import pytest
 from test_docs import COMMAND_LANGUAGES, fenced_blocks, prose
 
-from workshop import DIFFS_DIR, INCLUDE, NOT_CODE, ROOT, STEPS, STEPS_DIR, included_code, is_test_file, step_files
+from tooling.config import DIFFS_DIR, ROOT, STEPS, STEPS_DIR
+from tooling.diffs import NOT_CODE, is_test_file, step_files
+from tooling.includes import INCLUDE, included_code
 
 DOCS = ROOT / "docs"
 # A chapter may have the attendee copy a whole file instead, e.g. `cp ../steps/01_http/chat/static/chat/style.css

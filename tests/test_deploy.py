@@ -35,9 +35,10 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from bench.bench import accepts_connections, free_ports
-from helpers import missing
-from workshop import ROOT, STEPS, STEPS_DIR, WorkshopError, find_redis_server
+from tooling.ci import missing
+from tooling.config import ROOT, STEPS, STEPS_DIR, WorkshopError
+from tooling.processes import accepts_connections, free_ports, stop_process, wait_until, wait_until_async
+from tooling.redis_server import find_redis_server
 
 DEPLOY = ROOT / "deploy"
 SITE = DEPLOY / "nginx.conf"
@@ -175,23 +176,6 @@ def nginx_command(folder: Path, *args: str) -> list[str]:
     return [nginx_binary(), "-p", str(folder), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log"), *args]
 
 
-def wait_until(condition, what: str, seconds: float = 10):
-    deadline = time.monotonic() + seconds
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {seconds} seconds")
-        time.sleep(0.05)
-    return found
-
-
-async def eventually(condition, what: str, seconds: float = 10):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {seconds} seconds")
-        await asyncio.sleep(0.05)
-
-
 class Reply(NamedTuple):
     status: int
     headers: http.client.HTTPMessage
@@ -249,13 +233,9 @@ class Process:
 
     def stop(self) -> int:
         """SIGTERM, as systemd stops a unit; returns how the process ended. One that does not end is killed."""
-        self.process.terminate()
-        try:
-            return self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if not stop_process(self.process, 20):
             pytest.fail(f"{self.process.args[0]} did not stop within 20 seconds of SIGTERM:\n{self.output()}")
+        return self.process.returncode
 
 
 class Deployment:
@@ -340,7 +320,7 @@ class Deployment:
         def matching():
             return [index for index, log in enumerate(self.server_logs()) if re.search(pattern, log)]
 
-        found = wait_until(matching, f"no uvicorn logged /{pattern}/")
+        found = wait_until(matching, f"no uvicorn logged /{pattern}/", 10)
         assert len(found) == 1, f"both uvicorn processes logged /{pattern}/"
         return found[0]
 
@@ -838,13 +818,17 @@ def test_a_rolling_restart_loses_no_message_and_moves_the_pages_to_the_other_uvi
                 await asyncio.wait_for(page.open.wait(), 10)
             servers = {page: deployment.logged_by(accepted_socket(room, page.queries[0])) for page in pages}
             sending = asyncio.gather(*(page.send_steadily(MESSAGES_EACH) for page in pages))
-            await eventually(lambda: sum(page.acknowledged for page in pages) >= total / 4, "few messages came back")
+            await wait_until_async(
+                lambda: sum(page.acknowledged for page in pages) >= total / 4, "few messages came back", 10
+            )
 
             stopped = await asyncio.to_thread(deployment.servers[0].stop)
 
             await asyncio.wait_for(sending, 20)
-            await eventually(lambda: not any(page.unsaved for page in pages), "some messages never came back", 20)
-            await eventually(lambda: all(page.last_number == total for page in pages), "a page lacks messages")
+            await wait_until_async(lambda: not any(page.unsaved for page in pages), "some messages never came back", 20)
+            await wait_until_async(
+                lambda: all(page.last_number == total for page in pages), "a page lacks messages", 10
+            )
             return servers, stopped
         finally:
             for reader in readers:

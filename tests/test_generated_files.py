@@ -1,6 +1,8 @@
 import pytest
 
-from workshop import WorkshopError, chapter_with_time, expected_diffs, hours, pages_with_times, shown
+from tooling.config import WorkshopError
+from tooling.generate import chapter_with_time, expected_diffs, hours, pages_with_times
+from tooling.words import shown
 
 
 def test_committed_diffs_match_the_steps():

@@ -38,7 +38,6 @@ from test_deploy import (
     STOPPED_BY_SIGTERM,
     Page,
     accepted_socket,
-    eventually,
     nginx_binary,
     nginx_command,
     site_config,
@@ -50,8 +49,11 @@ from test_deploy import (
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from helpers import missing
-from workshop import UNPRIVILEGED_USER, WorkshopError, find_postgresql, find_redis_server, postgresql_missing
+from tooling.ci import missing
+from tooling.config import WorkshopError
+from tooling.postgresql import UNPRIVILEGED_USER, find_postgresql, postgresql_missing
+from tooling.processes import stop_process, wait_until, wait_until_async
+from tooling.redis_server import find_redis_server
 
 HOSTS = ["edge", "app1", "app2", "data"]
 APP_PORTS = [8001, 8002]
@@ -151,8 +153,8 @@ class Server:
         """SIGTERM, as systemd stops a unit, then SIGKILL after 20 seconds; how the process ended."""
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
-        self.process.terminate()
-        return self.wait()
+        stop_process(self.process, 20)
+        return self.process.returncode
 
     def wait(self) -> int:
         try:
@@ -365,10 +367,7 @@ class Hosts:
             ]
             return found
 
-        deadline = time.monotonic() + 10
-        while not logged():
-            assert time.monotonic() < deadline, f"no uvicorn logged /{pattern}/"
-            time.sleep(0.05)
+        wait_until(logged, f"no uvicorn logged /{pattern}/", 10)
         assert len(found) == 1, f"more than one uvicorn logged /{pattern}/"
         return found[0]
 
@@ -469,11 +468,17 @@ def chat_in(hosts: Hosts, room: str, names: list[str], while_they_chat=None, mes
                 readers.append(asyncio.create_task(page.stay_connected()))
                 await asyncio.wait_for(page.open.wait(), 10)
             sending = asyncio.gather(*(page.send_steadily(messages_each) for page in pages))
-            await eventually(lambda: sum(page.acknowledged for page in pages) >= total / 4, "few messages came back")
+            await wait_until_async(
+                lambda: sum(page.acknowledged for page in pages) >= total / 4, "few messages came back", 10
+            )
             result = await asyncio.to_thread(while_they_chat) if while_they_chat else None
             await asyncio.wait_for(sending, 30)
-            await eventually(lambda: not any(page.unsaved for page in pages), f"{room}: {state(pages)} came back", 30)
-            await eventually(lambda: all(page.last_number == total for page in pages), f"{room}: {state(pages)}", 10)
+            await wait_until_async(
+                lambda: not any(page.unsaved for page in pages), f"{room}: {state(pages)} came back", 30
+            )
+            await wait_until_async(
+                lambda: all(page.last_number == total for page in pages), f"{room}: {state(pages)}", 10
+            )
             return result
         finally:
             for reader in readers:

@@ -8,8 +8,10 @@ from typing import NamedTuple
 
 import pytest
 
-from helpers import missing
-from workshop import STEP_PAIRS, STEPS_DIR, project_with_tests, read_junit, step_files
+from tooling.ci import missing
+from tooling.config import STEP_PAIRS, STEPS_DIR
+from tooling.diffs import project_with_tests, step_files
+from tooling.junit import read_junit
 
 TEST_FUNCTION = re.compile(r"^(?:async )?def (test_\w+)", re.MULTILINE)
 # A pytest plugin, written beside the previous step's code, that runs only the tests named in NEW_TESTS.

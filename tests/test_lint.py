@@ -1,5 +1,5 @@
 from helpers import python_in
-from workshop import ROOT
+from tooling.config import ROOT
 
 
 def test_ruff_finds_nothing():

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from helpers import missing
-from workshop import CONFIG, LOCK, NEWEST_PYTHON, OLDEST_PYTHON, REQUIREMENTS
+from tooling.ci import missing
+from tooling.config import CONFIG, LOCK, NEWEST_PYTHON, OLDEST_PYTHON, REQUIREMENTS
 
 SYSTEMS = {
     "linux-x86_64": "x86_64-manylinux_2_28",

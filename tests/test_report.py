@@ -1,8 +1,10 @@
 import sys
 
-import workshop
-from helpers import missing
-from workshop import CaseResult
+from tooling.ci import missing
+from tooling.config import WorkshopError
+from tooling.junit import CaseResult
+from tooling.redis_server import find_redis_server
+from tooling.suites import report, run_side_by_side
 
 COUNTS = {"tests": 3, "failures": 0, "errors": 0, "skipped": 0}
 
@@ -14,7 +16,7 @@ def test_the_report_names_the_slowest_tests_slowest_first(capsys):
         CaseResult("tests.test_echo", "test_middling", "passed", "", seconds=2.0),
     ]
 
-    assert workshop.report([("02_echo_consumer", 0, COUNTS, 11.6, cases)]) == 0
+    assert report([("02_echo_consumer", 0, COUNTS, 11.6, cases)]) == 0
 
     listed = [
         line.split("s  ", 1)[1] for line in capsys.readouterr().out.splitlines() if line.endswith("]") or "::" in line
@@ -43,8 +45,8 @@ def test_{outcome}():
 def test_suites_side_by_side_each_get_a_redis_of_their_own_and_are_reported_in_order(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("REDIS_URL", raising=False)
     try:
-        workshop.find_redis_server(sys.executable)
-    except workshop.WorkshopError as error:
+        find_redis_server(sys.executable)
+    except WorkshopError as error:
         missing(str(error))
     suites = []
     for name, outcome in [("01_http", "passes"), ("03_channel_layer", "fails"), ("04_async", "passes")]:
@@ -54,7 +56,7 @@ def test_suites_side_by_side_each_get_a_redis_of_their_own_and_are_reported_in_o
         suites.append((name, folder))
     monkeypatch.setenv("NOTE", "redis_url.txt")
 
-    results = workshop.run_side_by_side(sys.executable, suites, at_once=2)
+    results = run_side_by_side(sys.executable, suites, at_once=2)
 
     assert [(name, counts["tests"], counts["failures"]) for name, _, counts, *_ in results] == [
         ("01_http", 2, 0),

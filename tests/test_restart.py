@@ -8,8 +8,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from helpers import eventually, with_own_database
-from workshop import ROOT, child_process, free_port
+from helpers import with_own_database
+from tooling.config import ROOT
+from tooling.processes import child_process, free_port, wait_until
 
 
 def browser() -> urllib.request.OpenerDirector:
@@ -46,7 +47,7 @@ def serving(port: int, env: dict[str, str], log: Path):
     command = [sys.executable, "workshop.py", "run", "--port", str(port)]
     with log.open("a") as output, child_process(command, cwd=ROOT, env=env, stdout=output, stderr=output) as run:
         url = f"http://127.0.0.1:{port}/chat/"
-        assert eventually(lambda: answers(url) or run.poll() is not None, 60), "run did not serve in 60 s"
+        wait_until(lambda: answers(url) or run.poll() is not None, "run did not serve", 60)
         assert run.poll() is None, log.read_text()
         yield
 

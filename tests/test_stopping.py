@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import eventually, with_own_database
-from workshop import ROOT, free_port
+from helpers import with_own_database
+from tooling.config import ROOT
+from tooling.processes import free_port, wait_until
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="Windows has no SIGTERM or SIGHUP to send")
 PROC = Path("/proc")
@@ -61,7 +62,7 @@ def test_a_stopped_run_leaves_no_server_behind(signal_name, tmp_path):
         # A session of its own: everything workshop.py starts can be found by it, whatever process group it is in.
         workshop = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=output, start_new_session=True)
     try:
-        assert eventually(lambda: serves(port) or workshop.poll() is not None, 60), "run did not serve in 60 s"
+        wait_until(lambda: serves(port) or workshop.poll() is not None, "run did not serve", 60)
         assert workshop.poll() is None, log.read_text()
         started = " | ".join(processes_in_session(workshop.pid).values())
         assert "runserver" in started and re.search(r"(redis|valkey)-server", started), started
@@ -69,7 +70,7 @@ def test_a_stopped_run_leaves_no_server_behind(signal_name, tmp_path):
         workshop.send_signal(getattr(signal, signal_name))
 
         workshop.wait(timeout=30)
-        assert eventually(lambda: not processes_in_session(workshop.pid), 10), processes_in_session(workshop.pid)
+        wait_until(lambda: not processes_in_session(workshop.pid), "what run started did not stop", 10)
         assert not serves(port)
     finally:
         for pid in processes_in_session(workshop.pid):

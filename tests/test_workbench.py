@@ -7,8 +7,27 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+import tooling.redis_server
+import tooling.serve
+import tooling.suites
+import tooling.venv
+import tooling.workbench
 import workshop
-from workshop import STEP_PAIRS, STEPS, STEPS_DIR, CaseResult, behaviours, is_test_file, step_changes, step_files
+from tooling.config import (
+    DIFFS_DIR,
+    STEP_PAIRS,
+    STEPS,
+    STEPS_DIR,
+    STEPS_WITHOUT_REDIS,
+    WORKBENCH_STEP,
+    WorkshopError,
+    resolve_step,
+)
+from tooling.diffs import is_test_file, step_changes, step_files
+from tooling.explain import behaviours, print_summary
+from tooling.junit import CaseResult, read_junit
+from tooling.reasons import plain_reason
+from tooling.redis_server import redis_missing
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -24,7 +43,7 @@ def workbench(tmp_path, monkeypatch):
     """
     folder = tmp_path / "workbench"
     monkeypatch.setattr(workshop, "WORKBENCH", folder)
-    monkeypatch.setattr(workshop, "ensure_venv", lambda: Path(sys.executable))
+    monkeypatch.setattr(tooling.venv, "ensure_venv", lambda: Path(sys.executable))
     monkeypatch.setenv("PYTEST_ADDOPTS", "--ignore=tests/test_browser.py")
     steps_before = files(STEPS_DIR)
     yield folder
@@ -113,7 +132,7 @@ def test_compare_right_after_start_shows_the_code_of_the_lessons_diff_then_with_
 ):
     workshop.main(["start", new])
     capsys.readouterr()
-    lesson = (workshop.DIFFS_DIR / f"{new}.diff").read_text(encoding="utf-8")
+    lesson = (DIFFS_DIR / f"{new}.diff").read_text(encoding="utf-8")
     parts = diff_by_file(re.sub(f"^--- steps/{old}/", "--- workbench/", lesson, flags=re.MULTILINE))
     code = "".join(part for path, part in parts.items() if not is_test_file(path))
     tests = "".join(part for path, part in parts.items() if is_test_file(path))
@@ -189,7 +208,7 @@ def delete_manage_py(workbench: Path) -> None:
 
 
 def forget_the_step(workbench: Path) -> None:
-    (workbench / workshop.WORKBENCH_STEP).unlink()
+    (workbench / WORKBENCH_STEP).unlink()
 
 
 def add_a_binary_file(workbench: Path) -> None:
@@ -227,7 +246,7 @@ def test_a_broken_workbench_gets_a_one_paragraph_message(workbench, capsys, dama
 def test_check_runs_the_tests_that_load_even_if_one_file_does_not(tmp_path):
     (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\ntestpaths = tests\n")
 
-    workshop.prepare_check(tmp_path)
+    tooling.workbench.prepare_check(tmp_path)
 
     assert (tmp_path / "pytest.ini").read_text().splitlines()[1] == (
         "addopts = -p no:cacheprovider --continue-on-collection-errors --tb=short"
@@ -259,7 +278,7 @@ def test_the_summary_gives_each_reason_once_above_the_behaviours_that_fail_for_i
         CaseResult("tests.test_room_page", "test_room_page_links_back", "failed", "no template chat/room.html"),
     ]
 
-    workshop.print_summary("step 01_http on workbench/", cases)
+    print_summary("step 01_http on workbench/", cases)
 
     assert capsys.readouterr().out == (
         "\nstep 01_http on workbench/: 1 of 4 behaviours work\n"
@@ -532,7 +551,7 @@ REASONS_IN_CONTEXT = [
     ("failure", "reason"), REASONS + REASONS_IN_CONTEXT, ids=[reason[:40] for _, reason in REASONS + REASONS_IN_CONTEXT]
 )
 def test_a_failure_is_explained_in_one_line_from_its_report(failure, reason):
-    assert workshop.plain_reason(failure) == reason
+    assert plain_reason(failure) == reason
 
 
 def test_a_failure_read_from_the_junit_report_carries_its_reason_and_its_traceback():
@@ -559,9 +578,9 @@ def no_redis(monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
 
     def none_found(python):
-        raise workshop.WorkshopError(workshop.redis_missing())
+        raise WorkshopError(redis_missing())
 
-    monkeypatch.setattr(workshop, "find_redis_server", none_found)
+    monkeypatch.setattr(tooling.redis_server, "find_redis_server", none_found)
 
 
 def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
@@ -585,10 +604,10 @@ def pretend_to_run(monkeypatch) -> list[dict[str, str]]:
     def run_to_the_end(command, **options):
         return server_run(command, **options).returncode
 
-    monkeypatch.setattr(workshop, "run_pytest_quietly", check_run)
-    monkeypatch.setattr(workshop, "run_pytest", suite_run)
-    monkeypatch.setattr(workshop.subprocess, "run", server_run)
-    monkeypatch.setattr(workshop, "run_to_the_end", run_to_the_end)
+    monkeypatch.setattr(tooling.workbench, "run_pytest_quietly", check_run)
+    monkeypatch.setattr(tooling.suites, "run_pytest", suite_run)
+    monkeypatch.setattr(subprocess, "run", server_run)
+    monkeypatch.setattr(tooling.serve, "run_to_the_end", run_to_the_end)
     return environments
 
 
@@ -601,7 +620,7 @@ def test_only_the_steps_that_use_redis_need_it(workbench, no_redis, monkeypatch,
 
     code = workshop.main(command.replace("STEP", step).split())
 
-    if workshop.resolve_step(step) in workshop.STEPS_WITHOUT_REDIS:
+    if resolve_step(step) in STEPS_WITHOUT_REDIS:
         assert code == 0, capsys.readouterr().err
         assert environments and all("REDIS_URL" not in env for env in environments)
     else:
@@ -636,9 +655,9 @@ def pretend_pytest_said(monkeypatch, tmp_path: Path, code: int, junit_report: st
         path.write_text(junit_report, encoding="utf-8")
 
     def check_run(python, folder, env):
-        return code, workshop.read_junit(path)[1], output
+        return code, read_junit(path)[1], output
 
-    monkeypatch.setattr(workshop, "run_pytest_quietly", check_run)
+    monkeypatch.setattr(tooling.workbench, "run_pytest_quietly", check_run)
 
 
 FIELD_ERROR = "django.core.exceptions.FieldError: Cannot resolve keyword 'number' into field."
@@ -749,8 +768,8 @@ def test_start_counts_the_files_to_type_in_plain_words(workbench, capsys, step):
 
 
 # The last step that needs no Redis and the first that does: the step an attendee types after it.
-LAST_WITHOUT_REDIS = [slug for slug in STEPS if slug in workshop.STEPS_WITHOUT_REDIS][-1]
-FIRST_WITH_REDIS = next(slug for slug in STEPS if slug not in workshop.STEPS_WITHOUT_REDIS)
+LAST_WITHOUT_REDIS = [slug for slug in STEPS if slug in STEPS_WITHOUT_REDIS][-1]
+FIRST_WITH_REDIS = next(slug for slug in STEPS if slug not in STEPS_WITHOUT_REDIS)
 
 
 def test_a_passing_check_of_a_later_step_moves_the_workbench_to_it(workbench, monkeypatch, capsys):
@@ -773,7 +792,7 @@ def test_a_passing_check_of_an_earlier_step_leaves_the_step_being_typed(workbenc
 
     assert workshop.main(["check", STEPS[1][:2]]) == 0
     assert "now notes" not in capsys.readouterr().out
-    assert workshop.noted_step(workbench) == STEPS[2]
+    assert tooling.workbench.noted_step(workbench) == STEPS[2]
 
 
 def test_run_workbench_starts_redis_for_code_that_uses_it_whatever_step_it_notes(

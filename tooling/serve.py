@@ -1,0 +1,34 @@
+"""The run and bench commands: a step served at a local address, or loaded by the benchmark."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from tooling import venv
+from tooling.config import ROOT, WorkshopError
+from tooling.processes import run_to_the_end
+from tooling.redis_server import redis_environment
+from tooling.words import shown
+
+
+def run(project: Path, port: int, needs_redis: bool, demo_users: bool) -> int:
+    """Migrate and serve the Django project in folder `project`, with a Redis of its own if it needs one; first create
+    the users its chapter logs in as, when it has a login."""
+    python = str(venv.ensure_venv())
+    name = shown(project)
+    if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project).returncode:
+        raise WorkshopError(f"`manage.py migrate` failed in {name} (see above).")
+    if demo_users:
+        subprocess.run([python, "manage.py", "create_demo_users"], cwd=project)
+    with redis_environment(python, needs_redis) as env:
+        print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
+        return run_to_the_end([python, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=project, env=env)
+
+
+def bench(argv: list[str]) -> int:
+    """Run bench/bench.py with .venv's Python and a throwaway Redis, passing on the arguments after `bench`."""
+    python = str(venv.ensure_venv())
+    arguments = argv[argv.index("bench") + 1 :]
+    with redis_environment(python, True) as env:
+        return run_to_the_end([python, str(ROOT / "bench" / "bench.py"), *arguments], env=env)
