@@ -67,12 +67,14 @@ async def test_a_page_that_reads_nothing_leaves_the_room_and_finds_why_once_it_r
     cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
     page = PageThatStopsReading(application, f"/ws/chat/{room_name}/", [(b"cookie", cookies.encode()), ORIGIN])
     assert (await page.connect())[0]
+    try:
+        for number in (1, 2):  # the first frame is what the page holds; the second waits to be sent
+            await get_channel_layer().group_send(f"chat_{room_name}", batch(number, "unread", time.time()))
+        await eventually(lambda: "read nothing for 0.2 seconds" in caplog.text)
 
-    for number in (1, 2):  # the first frame is what the page holds; the second waits to be sent
-        await get_channel_layer().group_send(f"chat_{room_name}", batch(number, "unread", time.time()))
-    await eventually(lambda: "read nothing for 0.2 seconds" in caplog.text)
-
-    assert await page.receive_json_from() == frame(1, "unread")
-    assert await page.receive_json_from() == {"error": "This connection fell 0.2 seconds behind; reconnect."}
-    assert await page.receive_output() == {"type": "websocket.close", "code": FELL_BEHIND}
-    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+        assert await page.receive_json_from() == frame(1, "unread")
+        assert await page.receive_json_from() == {"error": "This connection fell 0.2 seconds behind; reconnect."}
+        assert await page.receive_output() == {"type": "websocket.close", "code": FELL_BEHIND}
+        await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+    finally:
+        await page.disconnect()  # as open_socket does: the consumer ends, and an error it ended with is raised here
