@@ -311,7 +311,8 @@ REASONS = [
     ),
     (
         report("ModuleNotFoundError: No module named 'chat.routing'"),
-        "there is no module chat.routing yet: write chat/routing.py",
+        "there is no module chat.routing yet: write chat/routing.py, or chat/routing/__init__.py for a folder of "
+        "modules",
     ),
     (
         report("ModuleNotFoundError: No module named 'channels_redis'"),
@@ -334,7 +335,8 @@ REASONS = [
             "django.urls.exceptions.NoReverseMatch: Reverse for 'room' not found. "
             "'room' is not a valid view function or pattern name."
         ),
-        "no URL is named 'room': chat/urls.py needs path(..., name=\"room\")",
+        "no URL is named 'room': chat/urls.py needs path(..., name=\"room\"), or mysite/urls.py the include that "
+        "brings it",
     ),
     (
         report('AssertionError: the page has no element with id="room-form"', "assert None is not None"),

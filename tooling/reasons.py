@@ -32,7 +32,7 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
     ),
     (
         re.compile(r"No module named '(?P<module>(?:chat|mysite)(?:\.\w+)*)'"),
-        "there is no module {module} yet: write {path}.py",
+        "there is no module {module} yet: write {path}.py, or {path}/__init__.py for a folder of modules",
     ),
     (re.compile(r"No module named '(?P<module>[\w.]+)'"), "Python finds no module named {module}: is it misspelt?"),
     (
@@ -53,7 +53,8 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
     ),
     (
         re.compile(r"Reverse for '(?P<name>[^']+)' not found\. '[^']+' is not a valid view function or pattern name"),
-        "no URL is named '{name}': chat/urls.py needs path(..., name=\"{name}\")",
+        "no URL is named '{name}': chat/urls.py needs path(..., name=\"{name}\"), or mysite/urls.py the include that "
+        "brings it",
     ),
     (
         re.compile(r"Reverse for '(?P<name>[^']+)' with "),
@@ -195,7 +196,7 @@ def plain_reason(report: str, width: int = 110) -> str:
     line = last[0]
     if "Traceback (most recent call last):" in last:
         line = next((line for line in reversed(last) if EXCEPTION_LINE.match(line)), line)
-    line = MODULE_PATH.sub("", line).removeprefix("AssertionError: ")
+    line = MODULE_PATH.sub("", line).removeprefix("AssertionError: ").removeprefix("Failed: ")
     selector = re.search(r'waiting for (?:locator|get_by_\w+)\("(?P<selector>[^"]+)"\)', text)
     if selector and selector["selector"] not in line:
         line += f" (the browser waited for {selector['selector']})"
