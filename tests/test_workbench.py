@@ -853,3 +853,42 @@ def test_check_says_what_pytest_said_when_it_stopped_before_any_test(workbench, 
     assert "no test ran, because pytest stopped before running any" in out
     assert "unrecognized arguments: -n" in out
     assert "list above" not in out
+
+
+# What pytest says after the tests when a consumer calls self.send(...) without await: the tests the warning came up
+# in, or for many of them their file, then the warning, pointing at the call.
+NEVER_AWAITED_OUTPUT = """
+=============================== warnings summary ===============================
+tests/test_group_broadcast.py::test_message_reaches_every_socket_in_the_room_exactly_once
+tests/test_echo.py: 2 warnings
+  /tmp/t/workbench/chat/consumers.py:34: RuntimeWarning: coroutine 'AsyncWebsocketConsumer.send' was never awaited
+    self.send(text_data=json.dumps({"message": event["message"]}))
+  Enable tracemalloc to get traceback where the object was allocated.
+  See https://docs.pytest.org/en/stable/how-to/capture-warnings.html#resource-warnings for more info.
+
+-- Docs: https://docs.pytest.org/en/stable/how-to/capture-warnings.html
+"""
+
+
+def test_check_names_a_call_that_is_not_awaited_as_the_reason_its_tests_fail(workbench, monkeypatch, tmp_path, capsys):
+    workshop.main(["reset", "04"])
+    timed_out = failed("TimeoutError", "TimeoutError")
+    report = junit(
+        junit_case(
+            "tests.test_group_broadcast", "test_message_reaches_every_socket_in_the_room_exactly_once", timed_out
+        ),
+        junit_case("tests.test_group_broadcast", "test_message_does_not_leak_to_other_rooms", timed_out),
+        junit_case("tests.test_echo", "test_message_is_echoed_to_the_sender", timed_out),
+    )
+    pretend_pytest_said(monkeypatch, tmp_path, 1, report, NEVER_AWAITED_OUTPUT)
+    capsys.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        'These fail: `self.send(text_data=json.dumps({"message": event["message"]}))` (chat/consumers.py:34) is not '
+        "awaited: without `await` it never runs\n"
+        "  FAIL  message reaches every socket in the room exactly once\n"
+        "  FAIL  message is echoed to the sender\n"
+    ) in out
+    assert "This fails: TimeoutError\n  FAIL  message does not leak to other rooms" in out, "a test without the warning"

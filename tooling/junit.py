@@ -47,6 +47,10 @@ class CaseResult(NamedTuple):
         phase, message = failure_phase(failure)
         return cls(module, name, "failed", plain_reason(report) or message, report, seconds, phase)
 
+    def test_id(self) -> str:
+        """The test as pytest names it: tests/test_echo.py::test_message_is_echoed_to_the_sender."""
+        return f"{self.module.replace('.', '/')}.py::{self.name}"
+
     def is_a_test(self) -> bool:
         """False for what JUnit lists beside the tests: pytest's own internal error, and a case without a name."""
         return bool(self.name) and (self.module, self.name) != ("pytest", "internal")

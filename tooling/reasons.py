@@ -201,3 +201,32 @@ def plain_reason(report: str, width: int = 110) -> str:
     if selector and selector["selector"] not in line:
         line += f" (the browser waited for {selector['selector']})"
     return shorten(SERVED_AT.sub("", ROOM_OF_A_TEST.sub("<room>", line)), width)
+
+
+# A warning in the summary pytest prints after the tests: the tests it came up in, each on a line of its own, then
+# the warning indented, with the line of code it points at below it.
+NEVER_AWAITED = re.compile(
+    r"^ +(?P<file>\S+?):(?P<line>\d+): RuntimeWarning: coroutine '(?P<coroutine>[\w.]+)' was never awaited\n"
+    r" +(?P<code>.+)$",
+    re.MULTILINE,
+)
+
+
+def calls_never_awaited(output: str, project: str) -> dict[str, str]:
+    """By test id or test file: the reason for a failure in which pytest warned that a coroutine was never awaited.
+
+    Python only warns about such a call (`self.send(...)` without `await`), which then does nothing; the test fails
+    later for want of what it should have done, for a reason that does not name the call. pytest lists the tests the
+    warning came up in, or, for many, their files: `tests/test_echo.py: 2 warnings`.
+    """
+    summary = output.partition(" warnings summary ")[2].partition("-- Docs: ")[0]
+    reasons = {}
+    for block in summary.split("\n\n"):
+        found = NEVER_AWAITED.search(block)
+        if found:
+            where = found["file"].replace("\\", "/").split(f"/{project}/")[-1]
+            call = found["code"].strip()
+            reason = f"`{shorten(call, 80)}` ({where}:{found['line']}) is not awaited: without `await` it never runs"
+            tests = [line.rpartition(": ")[0] or line for line in block.splitlines() if line and line[0] != " "]
+            reasons.update(dict.fromkeys(tests, reason))
+    return reasons

@@ -36,6 +36,7 @@ from tooling.diffs import (
 from tooling.explain import behaviours, last_words, print_details, print_summary, pytest_stopped
 from tooling.junit import CaseResult, read_junit
 from tooling.processes import child_process
+from tooling.reasons import calls_never_awaited
 from tooling.redis_server import redis_environment
 from tooling.serve import run
 from tooling.suites import suite_passed
@@ -317,6 +318,13 @@ def check_workbench(name: str | None, workbench: Path) -> int:
         with redis_environment(python, slug not in STEPS_WITHOUT_REDIS) as env:
             print(f"workshop: running the tests of step {slug} on {folder}{f', {why}' if why else ''}", flush=True)
             code, cases, output = run_pytest_quietly(python, project, env)
+    never_awaited = calls_never_awaited(output, project.name)
+    cases = [
+        case._replace(reason=never_awaited.get(case.test_id(), never_awaited.get(case.test_id().partition("::")[0])))
+        if case.outcome == "failed" and {case.test_id(), case.test_id().partition("::")[0]} & never_awaited.keys()
+        else case
+        for case in cases
+    ]
     stopped_with = last_words(output) if pytest_stopped(code, cases, output) else None
     print_summary(f"step {slug} on {folder}", cases, stopped_with)
     passed = not stopped_with and suite_passed(code, len(cases), sum(case.outcome == "skipped" for case in cases))
