@@ -310,6 +310,10 @@ REASONS = [
         "the server refused the host name: ALLOWED_HOSTS in mysite/settings.py does not allow it (HTTP 400)",
     ),
     (
+        report("ImportError: cannot import name 'saver' from 'chat' (/tmp/t/workbench/chat/__init__.py)"),
+        "there is no module chat.saver yet: write chat/saver.py",
+    ),
+    (
         report("ModuleNotFoundError: No module named 'chat.routing'"),
         "there is no module chat.routing yet: write chat/routing.py, or chat/routing/__init__.py for a folder of "
         "modules",
@@ -892,3 +896,20 @@ def test_check_names_a_call_that_is_not_awaited_as_the_reason_its_tests_fail(wor
         "  FAIL  message is echoed to the sender\n"
     ) in out
     assert "This fails: TimeoutError\n  FAIL  message does not leak to other rooms" in out, "a test without the warning"
+
+
+def test_check_shows_the_failed_clean_ups_of_a_parametrized_test_once_with_their_count(
+    workbench, monkeypatch, tmp_path, capsys
+):
+    workshop.main(["reset", "01"])
+    cases = [
+        junit_case("tests.test_bad_input", f"test_bad_frame_gets_an_error[{frame}]", errored("teardown", "KeyError"))
+        for frame in ("binary", "empty", "not json")
+    ]
+    pretend_pytest_said(monkeypatch, tmp_path, 1, junit(*cases))
+    capsys.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert out.count('the clean-up after "bad frame gets an error"') == 1
+    assert '  FAIL  the clean-up after "bad frame gets an error" (3 cases)\n' in out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from tooling.junit import CaseResult
 from tooling.words import plural, shorten
 
@@ -64,8 +66,13 @@ def behaviours(cases: list[CaseResult]) -> list[tuple[str, str, str]]:
 
 
 def failed_clean_ups(cases: list[CaseResult]) -> list[tuple[str, str, str]]:
-    """(outcome, sentence, reason) for each clean-up that failed, as behaviours gives them for the tests."""
-    return [("failed", f'the clean-up after "{sentence(case)}"', case.reason) for case in tests_and_clean_ups(cases)[1]]
+    """(outcome, sentence, reason) for each clean-up that failed, as behaviours gives them for the tests; the cases of a
+    parametrized test that failed alike are one line, with their count."""
+    counted = Counter((sentence(case), case.reason) for case in tests_and_clean_ups(cases)[1])
+    return [
+        ("failed", f'the clean-up after "{said}"' + (f" ({count} cases)" if count > 1 else ""), reason)
+        for (said, reason), count in counted.items()
+    ]
 
 
 def print_summary(name: str, cases: list[CaseResult], stopped_with: list[str] | None = None) -> None:

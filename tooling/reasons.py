@@ -35,6 +35,12 @@ REASONS: list[tuple[re.Pattern[str], str]] = [
         "there is no module {module} yet: write {path}.py, or {path}/__init__.py for a folder of modules",
     ),
     (re.compile(r"No module named '(?P<module>[\w.]+)'"), "Python finds no module named {module}: is it misspelt?"),
+    (  # from chat import saver: a module of the package that is not there yet
+        re.compile(
+            r"cannot import name '(?P<name>\w+)' from '(?P<module>(?:chat|mysite)(?:\.\w+)*)' \([^)]*__init__\.py\)"
+        ),
+        "there is no module {module}.{name} yet: write {path}/{name}.py",
+    ),
     (
         re.compile(r"cannot import name '(?P<name>\w+)' from '(?P<module>[\w.]+)'"),
         "{file} has no {name} yet, so it cannot be imported (or the import misspells it)",

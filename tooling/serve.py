@@ -19,9 +19,9 @@ def run(project: Path, port: int, needs_redis: bool, demo_users: bool) -> int:
     name = shown(project)
     if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project).returncode:
         raise WorkshopError(f"`manage.py migrate` failed in {name} (see above).")
-    if demo_users:
-        subprocess.run([python, "manage.py", "create_demo_users"], cwd=project)
     with redis_environment(python, needs_redis) as env:
+        if demo_users:  # with Redis running: saving a user tells the user's open sockets, from step 06 on
+            subprocess.run([python, "manage.py", "create_demo_users"], cwd=project, env=env)
         print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
         return run_to_the_end([python, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=project, env=env)
 
