@@ -859,6 +859,31 @@ def test_check_says_what_pytest_said_when_it_stopped_before_any_test(workbench, 
     assert "list above" not in out
 
 
+# What pytest says when loading the project fails as pytest-django sets Django up: its plugins' traceback, then the
+# exception, without `E ` in front.
+STOPPED_LOADING = """\
+Traceback (most recent call last):
+  File ".venv/lib/python3.11/site-packages/_pytest/config/__init__.py", line 1234, in _preparse
+    self.hook.pytest_load_initial_conftests(
+  File "workbench/chat/signals.py", line 10, in <module>
+    from .consumers import session_group_name, user_group_name
+ImportError: cannot import name 'user_group_name' from 'chat.consumers' (/tmp/t/workbench/chat/consumers.py)
+"""
+
+
+def test_check_says_in_a_line_where_pytest_stopped_before_any_test(workbench, monkeypatch, tmp_path, capsys):
+    workshop.main(["reset", "01"])
+    pretend_pytest_said(monkeypatch, tmp_path, 1, None, STOPPED_LOADING)
+    capsys.readouterr()
+
+    assert workshop.main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "no test ran, because pytest stopped before running any (its message is below).\n"
+        "It stopped at: chat/consumers.py has no user_group_name yet, so it cannot be imported"
+    ) in out
+
+
 # What pytest says after the tests when a consumer calls self.send(...) without await: the tests the warning came up
 # in, or for many of them their file, then the warning, pointing at the call.
 NEVER_AWAITED_OUTPUT = """

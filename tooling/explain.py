@@ -75,15 +75,17 @@ def failed_clean_ups(cases: list[CaseResult]) -> list[tuple[str, str, str]]:
     ]
 
 
-def print_summary(name: str, cases: list[CaseResult], stopped_with: list[str] | None = None) -> None:
+def print_summary(name: str, cases: list[CaseResult], stopped_with: list[str] | None = None, why: str = "") -> None:
     """The behaviours, failures first, under a line that says why they fail; read before any traceback.
 
     stopped_with: pytest's last lines when it stopped itself partway; then what ran is only part of the step, and
-    nothing is counted.
+    nothing is counted. why: why pytest stopped, when it stopped before any test.
     """
     sentences = behaviours(cases)
     if not sentences:
         print(f"\n{name}: no test ran, because pytest stopped before running any (its message is below).")
+        if why:
+            print(f"It stopped at: {why}")
         return
     if stopped_with is None:
         passing = sum(outcome == "passed" for outcome, _, _ in sentences)

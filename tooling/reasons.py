@@ -236,3 +236,11 @@ def calls_never_awaited(output: str, project: str) -> dict[str, str]:
             tests = [line.rpartition(": ")[0] or line for line in block.splitlines() if line and line[0] != " "]
             reasons.update(dict.fromkeys(tests, reason))
     return reasons
+
+
+def why_pytest_stopped(output: str) -> str:
+    """Why pytest stopped before running any test, in one line: the last exception it printed, in words where one of
+    the reasons knows it ("" when it printed none)."""
+    lines = [line[1:].strip() if line.startswith("E ") else line.strip() for line in output.splitlines()]
+    last = next((line for line in reversed(lines) if EXCEPTION_LINE.match(line)), "")
+    return plain_reason(f"E   {last}") if last else ""

@@ -36,7 +36,7 @@ from tooling.diffs import (
 from tooling.explain import behaviours, last_words, print_details, print_summary, pytest_stopped
 from tooling.junit import CaseResult, read_junit
 from tooling.processes import child_process
-from tooling.reasons import calls_never_awaited
+from tooling.reasons import calls_never_awaited, why_pytest_stopped
 from tooling.redis_server import redis_environment
 from tooling.serve import run
 from tooling.suites import suite_passed
@@ -326,7 +326,7 @@ def check_workbench(name: str | None, workbench: Path) -> int:
         for case in cases
     ]
     stopped_with = last_words(output) if pytest_stopped(code, cases, output) else None
-    print_summary(f"step {slug} on {folder}", cases, stopped_with)
+    print_summary(f"step {slug} on {folder}", cases, stopped_with, why_pytest_stopped(output))
     passed = not stopped_with and suite_passed(code, len(cases), sum(case.outcome == "skipped" for case in cases))
     if code or stopped_with:
         print_details(cases, output, stopped_with)
