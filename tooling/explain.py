@@ -7,6 +7,8 @@ from collections import Counter
 from tooling.junit import CaseResult
 from tooling.words import plural, shorten
 
+# What some Python 3.11 and 3.12 releases may raise as pytest parses a file to show a failure (CPython issue 106905).
+PYTHON_3_11_AST_BUG = "SystemError: AST constructor recursion depth mismatch"
 # What pytest says when a tear-down failed so badly that it could not set up the next test, in whatever file.
 NOT_TORN_DOWN = "previous item was not torn down properly"
 
@@ -93,6 +95,11 @@ def print_summary(name: str, cases: list[CaseResult], stopped_with: list[str] | 
     else:
         print(f"\n{name}: pytest itself stopped before the end, so some tests may not have run. Its last lines:")
         print("".join(f"    {line}\n" for line in stopped_with), end="")
+        if any(PYTHON_3_11_AST_BUG in line for line in stopped_with):
+            print(
+                "That is a known bug of some Python 3.11 and 3.12 releases (CPython issue 106905), not of your "
+                "code: check again, or use the newest release of your Python."
+            )
         print("What the tests that ran before it stopped say:")
     failing = sum(outcome == "failed" for outcome, _, _ in sentences)
     groups: dict[tuple[str, str], list[str]] = {}
