@@ -91,6 +91,11 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             error = f"This connection fell {MAX_DELAY_SECONDS} seconds behind; reconnect."
             await send({"type": "websocket.send", "text": json.dumps({"error": error})})
             await send({"type": "websocket.close", "code": FELL_BEHIND})
+        except OSError:
+            # What a server's send raises once the page has gone (uvicorn's ClientDisconnected): the socket leaves its
+            # groups, as after a close, and the server hears of it.
+            await self.disconnect(1006)
+            raise
         finally:
             watching.cancel()
 

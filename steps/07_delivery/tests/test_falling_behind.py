@@ -3,6 +3,7 @@ import json
 import logging
 import time
 
+import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -78,3 +79,37 @@ async def test_a_page_that_reads_nothing_leaves_the_room_and_finds_why_once_it_r
         await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
     finally:
         await page.disconnect()  # as open_socket does: the consumer ends, and an error it ended with is raised here
+
+
+class PageThatGoes(asyncio.Queue):
+    """What a page takes from its socket, until it has gone: then the server's send fails, as ASGI asks of a server
+    (uvicorn raises its ClientDisconnected, an OSError)."""
+
+    gone = False
+
+    async def put(self, item):
+        if self.gone:
+            raise ConnectionResetError("the page has gone")
+        await super().put(item)
+
+
+class SocketOfAPageThatGoes(ChatCommunicator):
+    @property
+    def output_queue(self):
+        if self._output_queue is None:
+            self._output_queue = PageThatGoes()
+        return self._output_queue
+
+
+async def test_a_socket_whose_page_has_gone_when_it_sends_leaves_the_room(transactional_db, room_name):
+    client = await sync_to_async(logged_in)()
+    cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    socket = SocketOfAPageThatGoes(application, f"/ws/chat/{room_name}/", [(b"cookie", cookies.encode()), ORIGIN])
+    assert (await socket.connect())[0]
+    socket.output_queue.gone = True
+
+    await get_channel_layer().group_send(f"chat_{room_name}", batch(1, "too late", time.time()))
+
+    with pytest.raises(ConnectionResetError):
+        await socket.wait(5)  # the consumer ends, and tells the server why
+    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
