@@ -1,4 +1,5 @@
 import re
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -939,3 +940,16 @@ def test_check_shows_the_failed_clean_ups_of_a_parametrized_test_once_with_their
     out = capsys.readouterr().out
     assert out.count('the clean-up after "bad frame gets an error"') == 1
     assert '  FAIL  the clean-up after "bad frame gets an error" (3 cases)\n' in out
+
+
+def test_run_says_when_its_port_is_taken_instead_of_serving_nothing(workbench, capsys):
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+
+        assert workshop.main(["run", "01", "--port", str(port)]) == 2
+
+    err = capsys.readouterr().err
+    assert f"port {port} is in use" in err
+    assert f"--port {port + 1}" in err

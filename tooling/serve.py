@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 from pathlib import Path
 
 from tooling import venv
 from tooling.config import ROOT, WorkshopError
-from tooling.processes import run_to_the_end
+from tooling.processes import HOST, run_to_the_end
 from tooling.redis_server import redis_environment
-from tooling.words import shown
+from tooling.words import command_line, shown
 
 
 def run(project: Path, port: int, needs_redis: bool, demo_users: bool) -> int:
     """Migrate and serve the Django project in folder `project`, with a Redis of its own if it needs one; first create
     the users its chapter logs in as, when it has a login."""
+    refuse_a_port_in_use(port)
     python = str(venv.ensure_venv())
     name = shown(project)
     if subprocess.run([python, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=project).returncode:
@@ -24,6 +27,21 @@ def run(project: Path, port: int, needs_redis: bool, demo_users: bool) -> int:
             subprocess.run([python, "manage.py", "create_demo_users"], cwd=project, env=env)
         print(f"\nworkshop: serving {name} at http://127.0.0.1:{port}/chat/ (Ctrl+C stops it)\n", flush=True)
         return run_to_the_end([python, "manage.py", "runserver", f"127.0.0.1:{port}"], cwd=project, env=env)
+
+
+def refuse_a_port_in_use(port: int) -> None:
+    """runserver would only print that it cannot listen, and then go on running with nothing served."""
+    with socket.socket() as probe:
+        if os.name != "nt":  # as servers do, so that the connections of a server just stopped do not count
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            raise WorkshopError(
+                f"port {port} is in use, most often by the server of a step you ran before, which the browser then "
+                f"talks to: stop it with Ctrl+C in its terminal, or serve on another port "
+                f"(`make run ... PORT={port + 1}`, `{command_line('run', '...', '--port', str(port + 1))}`)."
+            ) from None
 
 
 def bench(argv: list[str]) -> int:
