@@ -7,11 +7,14 @@ When a check here fails:
 - two steps hold the same file but no family says so: add the family below, so that the next fix reaches both.
 """
 
+import ast
 import difflib
 from functools import cache
+from pathlib import Path
 
 import pytest
 
+from tooling import chromium
 from workshop import STEPS, STEPS_DIR, step_files
 
 # A file's path inside a step, and its families: ranges of steps ("05-07": steps 05, 06 and 07) that hold one copy.
@@ -161,3 +164,12 @@ def test_every_file_two_steps_hold_alike_is_in_a_family():
         "files copied between steps but in no copy family; declare each in COPY_FAMILIES (tests/test_copies.py), "
         "so that a fix to one copy is checked to reach the others:\n" + "\n".join(undeclared)
     )
+
+
+def test_the_tooling_launches_chromium_as_the_steps_tests_do():
+    """tooling/chromium.py repeats what each step's tests/browser.py sets, as a step stands alone: they stay alike."""
+    source = ast.parse((STEPS_DIR / STEPS[-1] / "tests/browser.py").read_text(encoding="utf-8"))
+    values = {node.targets[0].id: node.value for node in source.body if isinstance(node, ast.Assign)}
+
+    assert ast.literal_eval(values["CHROMIUM_FLAGS"]) == chromium.CHROMIUM_FLAGS
+    assert [Path(call.args[0].value) for call in values["DEBIAN_CHROMIUMS"].elts] == chromium.DEBIAN_CHROMIUMS
