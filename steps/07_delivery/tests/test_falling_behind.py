@@ -1,21 +1,18 @@
 import asyncio
+import functools
 import json
 import logging
 import time
 
 import pytest
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import consumers
 from chat.close_codes import FELL_BEHIND
 from chat.limits import MAX_DELAY_SECONDS
-from mysite.asgi import application
 from servers import eventually, room_subscriptions
-from sockets import SAME_ORIGIN, ChatCommunicator, logged_in
-
-ORIGIN = (b"origin", SAME_ORIGIN.encode())
+from sockets import ChatCommunicator, handshake
 
 
 def frame(number, text):
@@ -49,25 +46,31 @@ async def test_socket_keeping_up_gets_every_message(open_socket, room_name):
     assert await socket.receive_json_from() == frame(1, "new")
 
 
-class PageThatStopsReading(ChatCommunicator):
-    """A socket whose page reads nothing while it holds a frame: the consumer's next send waits, as it does under a
-    server (uvicorn) whose buffer for the socket is full."""
+class PageSocket(ChatCommunicator):
+    """A socket whose frames go into a queue of the page's, `Page`: as with a server's send, a put may wait or fail."""
+
+    Page = asyncio.Queue
 
     @property
     def output_queue(self):
         if self._output_queue is None:
-            self._output_queue = asyncio.Queue(maxsize=1)
+            self._output_queue = self.Page()
         return self._output_queue
+
+
+class PageThatStopsReading(PageSocket):
+    """A page that reads nothing while it holds a frame: the consumer's next send waits, as it does under a server
+    (uvicorn) whose buffer for the socket is full."""
+
+    Page = functools.partial(asyncio.Queue, maxsize=1)
 
 
 async def test_a_page_that_reads_nothing_leaves_the_room_and_finds_why_once_it_reads(
     transactional_db, room_name, monkeypatch, caplog
 ):
     monkeypatch.setattr(consumers, "MAX_DELAY_SECONDS", 0.2)
-    client = await sync_to_async(logged_in)()
-    cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
-    page = PageThatStopsReading(application, f"/ws/chat/{room_name}/", [(b"cookie", cookies.encode()), ORIGIN])
-    assert (await page.connect())[0]
+    page, accepted = await handshake(f"/ws/chat/{room_name}/", communicator=PageThatStopsReading)
+    assert accepted
     try:
         for number in (1, 2):  # the first frame is what the page holds; the second waits to be sent
             await get_channel_layer().group_send(f"chat_{room_name}", batch(number, "unread", time.time()))
@@ -93,19 +96,13 @@ class PageThatGoes(asyncio.Queue):
         await super().put(item)
 
 
-class SocketOfAPageThatGoes(ChatCommunicator):
-    @property
-    def output_queue(self):
-        if self._output_queue is None:
-            self._output_queue = PageThatGoes()
-        return self._output_queue
+class SocketOfAPageThatGoes(PageSocket):
+    Page = PageThatGoes
 
 
 async def test_a_socket_whose_page_has_gone_when_it_sends_leaves_the_room(transactional_db, room_name):
-    client = await sync_to_async(logged_in)()
-    cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
-    socket = SocketOfAPageThatGoes(application, f"/ws/chat/{room_name}/", [(b"cookie", cookies.encode()), ORIGIN])
-    assert (await socket.connect())[0]
+    socket, accepted = await handshake(f"/ws/chat/{room_name}/", communicator=SocketOfAPageThatGoes)
+    assert accepted
     socket.output_queue.gone = True
 
     await get_channel_layer().group_send(f"chat_{room_name}", batch(1, "too late", time.time()))
