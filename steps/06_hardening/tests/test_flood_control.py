@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -6,11 +7,12 @@ import re
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chat.close_codes import SENDING_TOO_FAST, TOO_MANY_SOCKETS
-from chat.limits import BURST, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND
+from chat.limits import BURST, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND, SendRate
 from chat.models import Message
 from servers import eventually, room_subscriptions
 from sockets import logged_in
@@ -99,3 +101,22 @@ async def test_through_daphne_the_flooder_gets_the_consumers_close_code(room_nam
                 await asyncio.wait_for(flooder.recv(), 5)
         assert closed.value.rcvd.code == SENDING_TOO_FAST
         await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
+
+
+async def test_a_user_whose_only_socket_was_closed_comes_back_with_a_full_bucket(open_socket):
+    # With the garbage collector off, a consumer held in a reference cycle would keep its user's bucket after it ended.
+    gc.disable()
+    try:
+        flooder = await open_socket()
+        for number in range(BURST * 2):
+            await flooder.send_json_to({"message": f"flood {number}"})
+        await outputs_until_closed(flooder)
+        alice = await get_user_model().objects.aget(username="alice")
+        # Once the messages it sent before the close are saved and sent, nothing holds the socket, nor its bucket.
+        await eventually(lambda: alice.pk not in SendRate.of_user)
+
+        await open_socket()
+
+        assert SendRate.of_user[alice.pk].tokens == BURST
+    finally:
+        gc.enable()

@@ -54,26 +54,28 @@ def read_page_fields(text_data):
 class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
     send_rate = SendRate()  # the user's, once the handshake is accepted
     last_taken = None  # the future of the latest message the socket took, done once it is saved and sent
-    sending_since = None  # when the send that waits for the page began, by the event loop's clock
-    stopped_reading = False  # whether a send waited MAX_DELAY_SECONDS for the page to read
 
     async def __call__(self, scope, receive, send):
         """Runs the consumer for the life of its socket; a page that reads nothing for too long leaves the room."""
         task, loop = asyncio.current_task(), asyncio.get_running_loop()
+        # Local, not the consumer's: Channels keeps send_and_time on the consumer, which it must not hold in turn.
+        sending_since = None  # when the send that waits for the page began, by the event loop's clock
+        stopped_reading = False  # whether a send waited MAX_DELAY_SECONDS for the page to read
 
         async def send_and_time(message):
             # uvicorn's send waits while the socket's buffer is full (daphne's never does, and buffers without limit).
-            self.sending_since = loop.time()
+            nonlocal sending_since
+            sending_since = loop.time()
             try:
                 await send(message)
             finally:
-                self.sending_since = None
+                sending_since = None
 
         def watch():
             # Once a second, not a timer for every send: what a page's messages cost stays what it was.
-            nonlocal watching
-            if self.sending_since is not None and loop.time() - self.sending_since > MAX_DELAY_SECONDS:
-                self.stopped_reading = True
+            nonlocal watching, stopped_reading
+            if sending_since is not None and loop.time() - sending_since > MAX_DELAY_SECONDS:
+                stopped_reading = True
                 task.cancel()
             else:
                 watching = loop.call_later(1, watch)
@@ -82,7 +84,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
         try:
             await super().__call__(scope, receive, send_and_time)
         except asyncio.CancelledError:
-            if not self.stopped_reading:
+            if not stopped_reading:
                 raise
             task.uncancel()
             logger.warning("%s: a socket's page read nothing for %s seconds", self.room_group_name, MAX_DELAY_SECONDS)
