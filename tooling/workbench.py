@@ -319,12 +319,7 @@ def check_workbench(name: str | None, workbench: Path) -> int:
             print(f"workshop: running the tests of step {slug} on {folder}{f', {why}' if why else ''}", flush=True)
             code, cases, output = run_pytest_quietly(python, project, env)
     never_awaited = calls_never_awaited(output, project.name)
-    cases = [
-        case._replace(reason=never_awaited.get(case.test_id(), never_awaited.get(case.test_id().partition("::")[0])))
-        if case.outcome == "failed" and {case.test_id(), case.test_id().partition("::")[0]} & never_awaited.keys()
-        else case
-        for case in cases
-    ]
+    cases = [with_call_never_awaited(case, never_awaited) for case in cases]
     stopped_with = last_words(output) if pytest_stopped(code, cases, output) else None
     print_summary(f"step {slug} on {folder}", cases, stopped_with, why_pytest_stopped(output))
     passed = not stopped_with and suite_passed(code, len(cases), sum(case.outcome == "skipped" for case in cases))
@@ -350,6 +345,13 @@ def check_workbench(name: str | None, workbench: Path) -> int:
     if passed:
         note_a_passed_step(workbench, slug)
     return 0 if passed else 1
+
+
+def with_call_never_awaited(case: CaseResult, never_awaited: dict[str, str]) -> CaseResult:
+    """A failed test with the call never awaited in it, or in its file, as its reason (see calls_never_awaited)."""
+    test_id = case.test_id()
+    reason = never_awaited.get(test_id) or never_awaited.get(test_id.partition("::")[0])
+    return case._replace(reason=reason) if reason and case.outcome == "failed" else case
 
 
 def compare_workbench(name: str | None, workbench: Path, tests: bool = False) -> int:
