@@ -10,7 +10,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .close_codes import FELL_BEHIND, LOGGED_OUT, SENDING_TOO_FAST, TOO_MANY_SOCKETS
-from .limits import MAX_DELAY_SECONDS, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND, SendRate, seconds_since
+from .limits import MAX_DELAY_SECONDS, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND, SendRate
 from .messages import InvalidMessage, read_message
 from .models import Message, Room
 from .outages import RedisOutageMixin
@@ -68,7 +68,6 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
         self.room, _ = await Room.objects.aget_or_create(name=room_name)
         session_group = session_group_name(self.scope["session"].session_key)
         self.groups_joined = (self.room_group_name, session_group, user_group_name(self.user.pk))
-        self.delivered = 0
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
@@ -90,12 +89,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
         """Saves a message and sends it to the room, unless the socket sends too fast or the frame is no message."""
         read_at = time.time()
         if not self.send_rate.allows_another():
-            logger.warning(
-                "%s: closed a socket of a user sending faster than %d messages a second, after %d messages",
-                self.room_group_name,
-                MESSAGES_PER_SECOND,
-                self.send_rate.accepted,
-            )
+            logger.warning("%s: closed a socket of a user sending too fast", self.room_group_name)
             error = f"Too many messages: at most {MESSAGES_PER_SECOND} a second from all your pages."
             await self.close_with_error(SENDING_TOO_FAST, error)
             raise StopConsumer
@@ -115,19 +109,13 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             # Anyone who can reach Redis can publish to the group: an event need not be what receive sent.
             logger.warning("%s: ignored a malformed chat.message event", self.room_group_name)
             return
-        delay = seconds_since(read_at)
+        delay = time.time() - read_at
         if delay > MAX_DELAY_SECONDS:
-            logger.warning(
-                "%s: closed a socket %.1f seconds behind the room, after delivering %d messages to it",
-                self.room_group_name,
-                delay,
-                self.delivered,
-            )
+            logger.warning("%s: closed a socket %.1f seconds behind the room", self.room_group_name, delay)
             await self.close_with_error(FELL_BEHIND, f"This connection fell {delay:.0f} seconds behind; reconnect.")
             raise StopConsumer
         if event["frame"]["id"] > self.history_end_id:
             await self.send(text_data=json.dumps(event["frame"]))
-            self.delivered += 1
 
     async def session_logged_out(self, event):
         """Closes the socket when its session ends: logged out in any tab, or deleted."""

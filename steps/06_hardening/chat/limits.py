@@ -21,7 +21,6 @@ class SendRate:
     def __init__(self):
         self.tokens = BURST
         self.refilled_at = time.monotonic()
-        self.accepted = 0
         self.sockets = set()
 
     def allows_another(self):
@@ -31,9 +30,4 @@ class SendRate:
         if self.tokens < 1:
             return False
         self.tokens -= 1
-        self.accepted += 1
         return True
-
-
-def seconds_since(sent_at):
-    return time.time() - sent_at

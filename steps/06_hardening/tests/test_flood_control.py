@@ -2,7 +2,6 @@ import asyncio
 import gc
 import json
 import logging
-import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -36,10 +35,9 @@ async def test_socket_sending_far_too_fast_is_told_why_and_closed(open_socket, c
     error = json.loads(frames[-1]["text"])["error"]
     assert error == f"Too many messages: at most {MESSAGES_PER_SECOND} a second from all your pages."
     [warning] = [record for record in caplog.records if record.levelno == logging.WARNING]
-    accepted = int(re.search(r"after (\d+) messages", warning.getMessage())[1])
-    assert BURST <= accepted < BURST * 2
+    assert warning.getMessage().endswith(": closed a socket of a user sending too fast")
     # Each message is saved before the next frame is read, so the flood stops at the database too.
-    assert await Message.objects.acount() == accepted
+    assert BURST <= await Message.objects.acount() < BURST * 2
 
 
 async def test_the_rest_of_the_room_keeps_chatting_after_a_flooder_is_closed(open_socket):
