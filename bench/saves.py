@@ -1,12 +1,13 @@
 """How many messages a second the last step's saver saves, by batch size: the case for saving in batches.
 
-    .venv/bin/python bench/saves.py [--batches 1,10,100] [--seconds 3] [--busy]
+    .venv/bin/python bench/saves.py [--batches 1,10,100] [--seconds 3] [--busy] [--switch-interval S]
 
 Each run saves batches of N messages into a new database with the last step's own `save_batch`, one batch after
 another, for the given seconds, and reports messages and transactions a second. The database is a SQLite file in a
 temporary folder, or the PostgreSQL database DATABASE_URL names (its chat tables are emptied first: never point it at
 one that matters). With --busy, another thread of the process runs Python without pause meanwhile, as an event loop with
 more to do than it can has: the database thread then has to win the interpreter lock back after every query.
+--switch-interval sets how long the busy thread may keep the lock from it (sys.setswitchinterval; 0.005 by default).
 """
 
 from __future__ import annotations
@@ -105,13 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", default="1,10,100", metavar="N,N", help="batch sizes (default: 1,10,100)")
     parser.add_argument("--seconds", type=float, default=3, metavar="S", help="per batch size (default: 3)")
     parser.add_argument("--busy", action="store_true", help="keep another thread busy running Python meanwhile")
+    parser.add_argument("--switch-interval", type=float, metavar="S", help="sys.setswitchinterval (default: 0.005)")
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     sizes = [int(size) for size in args.batches.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-saves-") as folder:
         set_up_django(Path(folder))
         from django.db import connection
 
         busy = ", another thread busy" if args.busy else ""
+        busy += f", switch interval {sys.getswitchinterval() * 1000:g} ms"
         print(f"saves: step {LAST_STEP}, {connection.vendor}, {ROOMS} rooms{busy}")
         print("| batch | messages/s | transactions/s |\n| --- | --- | --- |")
         for size in sizes:

@@ -21,6 +21,7 @@ from bench.bench import (
     resident_kib,
     write_plot,
 )
+from bench.profile_table import samples, table
 from helpers import driver_problem
 from tooling.ci import missing
 from tooling.config import ROOT, STEPS
@@ -295,3 +296,29 @@ def test_a_png_plot_is_the_svg_drawn_by_chromium(tmp_path):
     png = (tmp_path / "plot.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert struct.unpack(">II", png[16:24]) == (64, 40)
+
+
+def test_a_profile_counts_each_sample_for_its_thread_and_the_code_that_was_running():
+    event_loop = "thread (1): MainThread;run (asyncio/base_events.py:640)"
+    database = "thread (2): ThreadPoolExecutor-0_0;_worker (concurrent/futures/thread.py:81)"
+    raw = [
+        f"{event_loop};write (asyncio/selector_events.py:1057) 6",
+        f"{event_loop};encode (websockets/extensions/permessage_deflate.py:192) 2",
+        f"{event_loop};chat_messages (chat/consumers.py:205) 1",
+        f"{database};execute (django/db/backends/sqlite3/base.py:360) 3",
+        f"{database};field_as_sql (django/db/models/sql/compiler.py:1703) 8",
+    ]
+
+    counts = samples(raw)
+
+    assert counts == {
+        ("event loop", "writing to sockets (asyncio's transports)"): 6,
+        ("event loop", "compressing frames (permessage-deflate)"): 2,
+        ("event loop", "the chat's own code"): 1,
+        ("database thread", "SQLite running the statements"): 3,
+        ("database thread", "Django building the queries and the model objects"): 8,
+    }
+    assert table(counts).splitlines()[2:4] == [
+        "| **database thread** | | **55%** |",
+        "| | Django building the queries and the model objects | 40.0% |",
+    ]
