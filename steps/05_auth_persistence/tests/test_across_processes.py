@@ -20,6 +20,12 @@ def websocket(base_url, room_name, cookie):
     )
 
 
+async def send_and_read_to_its_echo(socket, text):
+    await socket.send(json.dumps({"message": text}))
+    while json.loads(await asyncio.wait_for(socket.recv(), 5))["message"] != text:
+        pass
+
+
 async def test_message_sent_to_one_process_reaches_a_socket_of_the_other(room_name, daphne_servers, site_cookie):
     first, second = daphne_servers
     async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
@@ -35,9 +41,9 @@ async def test_in_memory_layer_cannot_cross_processes(tmp_path, room_name, site,
     (tmp_path / "in_memory_settings.py").write_text(IN_MEMORY_SETTINGS)
     with daphnes(2, tmp_path, settings.REDIS_URL, site, "in_memory_settings") as (first, second):
         async with websocket(first, room_name, site_cookie) as alice, websocket(second, room_name, site_cookie) as bob:
-            # Bob's echo comes after his history, which would hold a message saved before it was read.
-            await bob.send(json.dumps({"message": "bob is here"}))
-            assert json.loads(await asyncio.wait_for(bob.recv(), 5))["message"] == "bob is here"
+            # A page's history comes before its echo, and holds the other's first message if saved before it was read.
+            await send_and_read_to_its_echo(alice, "alice is here")
+            await send_and_read_to_its_echo(bob, "bob is here")
             await alice.send(json.dumps({"message": "stays in one process"}))
 
             assert json.loads(await asyncio.wait_for(alice.recv(), 5))["message"] == "stays in one process"
