@@ -275,6 +275,8 @@ class Result:
     # How much the server's processes grew, together, from before the sockets connected until the deliveries stopped;
     # None where /proc does not say.
     rss_growth_mb: float | None = None
+    # How late the clients sent their messages, p99: what of the latency is the clients' own.
+    send_lag_p99_ms: float | None = None
 
     @property
     def passes(self) -> bool:
@@ -335,6 +337,8 @@ class Client:
         self.highest: dict[int, int] = {}
         self.out_of_order = 0
         self.latencies: list[float] = []
+        # How late the client itself sent each message: a busy client's lateness counts as latency too.
+        self.send_lags: list[float] = []
         self.last_delivery = 0.0
         # Numbers of this client's messages that the server echoed with their client id, that it refused, and that it
         # said it did not save: the last two were told, so they are neither expected nor lost.
@@ -455,6 +459,7 @@ class Client:
                 await self.websocket.send(message_frame(run, self.sender, number, due))
             except ConnectionClosed:
                 return
+            self.send_lags.append(time.monotonic() - due)
             self.sent += 1
 
 
@@ -653,6 +658,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         open_after_idle=open_after_idle,
         errors=run.errors,
         rss_growth_mb=None if rss_before is None or rss_after is None else (rss_after - rss_before) / 1024,
+        send_lag_p99_ms=percentile(sorted(lag for client in connected for lag in client.send_lags), 99),
     )
 
 
@@ -915,6 +921,14 @@ def idles(results: list[Result]) -> list[str]:
     ]
 
 
+def send_lags(results: list[Result]) -> list[str]:
+    return [
+        f"{result.label}: its clients sent 99% of their messages within {result.send_lag_p99_ms:,.0f} ms of when due"
+        for result in results
+        if result.send_lag_p99_ms is not None
+    ]
+
+
 def floods(results: list[Result]) -> list[str]:
     return [f"{result.label}: {result.flood.outcome()}" for result in results if result.flood]
 
@@ -1106,7 +1120,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     for line in ratios(results) if not args.sweep else sweep_summary(results, targets):
         print(line)
-    for line in idles(results) + floods(results):
+    for line in idles(results) + floods(results) + ([] if args.sweep else send_lags(results)):
         print(line)
     for line in errors_seen(results):
         print(line)

@@ -68,6 +68,14 @@ def test_every_message_reaches_each_socket_of_its_room_exactly_once(tiny_run):
         assert_every_message_arrived_once_in_order(result, 3)
 
 
+def test_the_report_says_how_late_the_clients_themselves_sent(tiny_run):
+    output, results = tiny_run
+
+    # A client sends each message once it is due, never before; at a tiny load, well within a second of it.
+    assert all(0 <= result["send_lag_p99_ms"] < 1000 for result in results), [r["send_lag_p99_ms"] for r in results]
+    assert "ours (daphne): its clients sent 99% of their messages within " in output
+
+
 def test_offered_load_counts_every_socket_of_the_room(tiny_run):
     _, results = tiny_run
 
