@@ -16,27 +16,29 @@ import sys
 from pathlib import Path
 
 FRAME_FILE = re.compile(r"\((?P<path>[^()]*?):\d+\)$")
-# (thread, what the innermost frame's file path contains, what its function's name contains, the group); first wins.
+# (thread, what the innermost frame's file path may contain, what its function's name contains, the group): the first
+# rule whose thread matches, whose path holds one of its fragments, and whose function holds its text, wins.
 RULES = [
-    ("database thread", "django/db/backends/sqlite3/base.py", "execute", "SQLite running the statements"),
-    ("database thread", "django/db/backends/", "_commit", "SQLite committing"),
-    ("database thread", "django/", "", "Django building the queries and the model objects"),
-    ("database thread", "", "", "the thread pool and asgiref"),
-    ("event loop", "asyncio/selector_events.py", "write", "writing to sockets (asyncio's transports)"),
-    ("event loop", "asyncio/selector_events.py", "read", "reading from sockets"),
-    ("event loop", "selectors.py", "", "epoll: waiting for sockets, registering them"),
-    ("event loop", "websockets/extensions/permessage_deflate.py", "", "compressing frames (permessage-deflate)"),
-    ("event loop", "websockets/", "", "the WebSocket protocol (websockets, uvicorn)"),
-    ("event loop", "uvicorn/", "", "the WebSocket protocol (websockets, uvicorn)"),
-    ("event loop", "channels_redis/", "", "the channel layer (channels_redis, redis-py, msgpack)"),
-    ("event loop", "redis/", "", "the channel layer (channels_redis, redis-py, msgpack)"),
-    ("event loop", "msgpack/", "", "the channel layer (channels_redis, redis-py, msgpack)"),
-    ("event loop", "channels/", "", "Channels' consumers and their dispatch"),
-    ("event loop", "asgiref/", "", "Channels' consumers and their dispatch"),
-    ("event loop", "chat/", "", "the chat's own code"),
-    ("event loop", "json/", "", "JSON"),
-    ("event loop", "asyncio/", "", "asyncio: tasks, futures, callbacks"),
-    ("event loop", "", "", "everything else"),
+    ("database thread", ("django/db/backends/sqlite3/base.py",), "execute", "SQLite running the statements"),
+    ("database thread", ("django/db/backends/",), "_commit", "SQLite committing"),
+    ("database thread", ("django/",), "", "Django building the queries and the model objects"),
+    ("database thread", ("",), "", "the thread pool and asgiref"),
+    ("event loop", ("asyncio/selector_events.py",), "write", "writing to sockets (asyncio's transports)"),
+    ("event loop", ("asyncio/selector_events.py",), "read", "reading from sockets"),
+    ("event loop", ("selectors.py",), "", "epoll: waiting for sockets, registering them"),
+    ("event loop", ("websockets/extensions/permessage_deflate.py",), "", "compressing frames (permessage-deflate)"),
+    ("event loop", ("websockets/", "uvicorn/"), "", "the WebSocket protocol (websockets, uvicorn)"),
+    (
+        "event loop",
+        ("channels_redis/", "redis/", "msgpack/"),
+        "",
+        "the channel layer (channels_redis, redis-py, msgpack)",
+    ),
+    ("event loop", ("channels/", "asgiref/"), "", "Channels' consumers and their dispatch"),
+    ("event loop", ("chat/",), "", "the chat's own code"),
+    ("event loop", ("json/",), "", "JSON"),
+    ("event loop", ("asyncio/",), "", "asyncio: tasks, futures, callbacks"),
+    ("event loop", ("",), "", "everything else"),
 ]
 
 
@@ -50,8 +52,8 @@ def group_of(thread: str, frame: str) -> str:
     path, function = (match["path"], frame[: match.start()]) if match else ("", frame)
     return next(
         group
-        for rule_thread, in_path, in_function, group in RULES
-        if rule_thread == thread and in_path in f"/{path}" and in_function in function
+        for rule_thread, in_paths, in_function, group in RULES
+        if rule_thread == thread and any(part in f"/{path}" for part in in_paths) and in_function in function
     )
 
 
