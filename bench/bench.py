@@ -849,7 +849,8 @@ def server_command(server_name: str) -> list[str]:
     """The command that serves the step in the current folder, but for its --port."""
     if server_name == "uvicorn":
         # As the deployment runs it. Channels' router has no lifespan protocol, which uvicorn would log it lacks.
-        options = ["--host", HOST, "--ws", "websockets-sansio", "--lifespan", "off"]
+        options = ["--host", HOST, "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
+        options += ["--lifespan", "off"]
         return [sys.executable, "-m", "uvicorn", *options, "mysite.asgi:application"]
     return [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"]
 

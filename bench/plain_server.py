@@ -4,6 +4,7 @@
 
 A room is the URL path (/ws/chat/lobby/). A message is {"message": "..."} as in the steps, and goes back to every
 socket of its room, the sender's included. Nothing else: no Django, no channel layer, no origin check, one process.
+No compression either, as daphne and the deployment's uvicorn: every server of the benchmark sends the same bytes.
 """
 
 import argparse
@@ -30,7 +31,7 @@ async def relay(websocket):
 
 
 async def main(port):
-    async with serve(relay, "127.0.0.1", port) as server:
+    async with serve(relay, "127.0.0.1", port, compression=None) as server:
         await server.serve_forever()
 
 
