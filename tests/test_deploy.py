@@ -35,6 +35,7 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
+from bench.bench import server_command
 from tooling.ci import missing
 from tooling.config import ROOT, STEPS, STEPS_DIR, WorkshopError
 from tooling.processes import accepts_connections, free_ports, stop_process, wait_until, wait_until_async
@@ -457,6 +458,25 @@ def test_the_unit_starts_one_uvicorn_per_port_reachable_from_this_machine_only()
     ]
     assert environment["DJANGO_SETTINGS_MODULE"] == "production_settings"
     assert environment["PYTHONPATH"].endswith("/deploy")
+
+
+def test_the_benchmark_serves_uvicorn_as_the_unit_does():
+    arguments, _ = unit_settings()
+    command = server_command("uvicorn")
+    # Where each listens, and whom the unit trusts behind nginx, differ; the benchmark has no nginx.
+    own = {"--host": 1, "--port": 1, "--proxy-headers": 0, "--forwarded-allow-ips": 1}  # option: values after it
+
+    def shared(options):
+        kept, rest = [], iter(options)
+        for option in rest:
+            if option in own:
+                for _ in range(own[option]):
+                    next(rest)
+            else:
+                kept.append(option)
+        return kept
+
+    assert shared(command[command.index("uvicorn") + 1 : -1]) == shared(arguments[1:])
 
 
 def test_the_unit_serves_the_last_step_once_redis_has_started():
