@@ -850,7 +850,7 @@ def server_command(server_name: str) -> list[str]:
     if server_name == "uvicorn":
         # As the deployment runs it. Channels' router has no lifespan protocol, which uvicorn would log it lacks.
         options = ["--host", HOST, "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
-        options += ["--lifespan", "off"]
+        options += ["--loop", "uvloop", "--lifespan", "off"]
         return [sys.executable, "-m", "uvicorn", *options, "mysite.asgi:application"]
     return [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"]
 

@@ -453,7 +453,7 @@ def test_the_unit_starts_one_uvicorn_per_port_reachable_from_this_machine_only()
     assert arguments == [
         "production_asgi:application",
         *("--host", "127.0.0.1", "--port", "%i"),
-        *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off"),
+        *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--loop", "uvloop", "--lifespan", "off"),
         *("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"),
     ]
     assert environment["DJANGO_SETTINGS_MODULE"] == "production_settings"
