@@ -98,7 +98,8 @@ class Saver:
 
     def take(self, consumer, body, client_id, read_at):
         """The future of the message, or None when the process is too busy to take it."""
-        late = time.monotonic() < self.late_until or self.backlogged(read_at)
+        backlog = self.unsaved.total() >= BACKLOG and read_at - self.in_flight[0].read_at >= MAX_BACKLOG_SECONDS
+        late = time.monotonic() < self.late_until or backlog
         if late or self.unsaved.total() >= MAX_UNSAVED or self.unsaved[consumer] >= MAX_UNSAVED_PER_SOCKET:
             return None
         taken = Taken(consumer, body, client_id, read_at, asyncio.get_running_loop().create_future())
@@ -109,10 +110,6 @@ class Saver:
         if self.saving is None:
             self.saving = asyncio.create_task(self.save_while_any_wait())
         return taken.done
-
-    def backlogged(self, now):
-        """Whether BACKLOG messages or more wait to be saved and sent, the oldest for MAX_BACKLOG_SECONDS or longer."""
-        return self.unsaved.total() >= BACKLOG and now - self.in_flight[0].read_at >= MAX_BACKLOG_SECONDS
 
     def done_with(self, consumer, _):
         self.unsaved[consumer] -= 1
