@@ -22,9 +22,6 @@ MAX_UNSAVED = 2_000
 MAX_UNSAVED_PER_SOCKET = 20
 # Deliveries this late mean the process has more to send than it can: it takes nothing new until it catches up.
 MAX_DELIVERY_LAG_SECONDS = 0.5
-# Sooner than that: once this many messages wait to be saved or sent, the oldest this long, more would only wait longer.
-BACKLOG = 50
-MAX_BACKLOG_SECONDS = 0.1
 # How long a batch waits for more messages before it is saved: what every message waits, and what keeps a busy
 # process to one transaction and one frame per room every 20 ms instead of one for each message.
 GATHER_SECONDS = 0.02
@@ -90,7 +87,6 @@ class Saver:
         self.broadcasts = {}  # each room's latest broadcast, while it runs
         self.telling = set()  # tasks telling a socket what became of its messages
         self.late_until = 0.0  # the process takes nothing new until then: a delivery ran late
-        self.in_flight = collections.deque()  # what the sockets took, oldest first, until it is saved and sent
 
     def note_delivery(self, lag):
         if lag > MAX_DELIVERY_LAG_SECONDS:
@@ -98,15 +94,13 @@ class Saver:
 
     def take(self, consumer, body, client_id, read_at):
         """The future of the message, or None when the process is too busy to take it."""
-        backlog = self.unsaved.total() >= BACKLOG and read_at - self.in_flight[0].read_at >= MAX_BACKLOG_SECONDS
-        late = time.monotonic() < self.late_until or backlog
+        late = time.monotonic() < self.late_until
         if late or self.unsaved.total() >= MAX_UNSAVED or self.unsaved[consumer] >= MAX_UNSAVED_PER_SOCKET:
             return None
         taken = Taken(consumer, body, client_id, read_at, asyncio.get_running_loop().create_future())
         self.unsaved[consumer] += 1
         taken.done.add_done_callback(functools.partial(self.done_with, consumer))
         self.waiting.append(taken)
-        self.in_flight.append(taken)
         if self.saving is None:
             self.saving = asyncio.create_task(self.save_while_any_wait())
         return taken.done
@@ -115,8 +109,6 @@ class Saver:
         self.unsaved[consumer] -= 1
         if not self.unsaved[consumer]:
             del self.unsaved[consumer]
-        while self.in_flight and self.in_flight[0].done.done():
-            self.in_flight.popleft()  # so that it holds no socket that has gone
 
     async def save_while_any_wait(self):
         try:

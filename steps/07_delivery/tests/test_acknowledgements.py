@@ -118,25 +118,6 @@ async def test_a_process_whose_deliveries_run_late_refuses_new_messages_until_th
     assert [message.body async for message in Message.objects.all()] == ["on time"]
 
 
-async def test_a_process_with_a_backlog_waiting_too_long_refuses_new_messages_until_it_is_sent(
-    open_socket, held_saves, monkeypatch
-):
-    monkeypatch.setattr(saver, "BACKLOG", 2)
-    monkeypatch.setattr(saver, "MAX_BACKLOG_SECONDS", 0)  # however briefly the backlog has waited
-    socket = await open_socket()
-
-    for number in range(3):
-        await socket.send_json_to({"message": f"message {number}", "client_id": f"page-{number}"})
-    refused = await socket.receive_json_from()
-    held_saves.set()
-    saved = [(await socket.receive_json_from())["client_id"] for _ in range(2)]
-    await socket.send_json_to({"message": "once sent", "client_id": "page-3"})
-
-    assert refused == {"error": SERVER_BUSY, "refused": "page-2"}
-    assert saved == ["page-0", "page-1"]
-    assert (await socket.receive_json_from())["client_id"] == "page-3"
-
-
 async def test_a_frame_is_encoded_once_whatever_the_number_of_sockets_in_the_room(open_socket, monkeypatch):
     sockets = [await open_socket() for _ in range(5)]
     encoded = []
