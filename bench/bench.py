@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -850,7 +851,8 @@ def server_command(server_name: str) -> list[str]:
     if server_name == "uvicorn":
         # As the deployment runs it. Channels' router has no lifespan protocol, which uvicorn would log it lacks.
         options = ["--host", HOST, "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
-        options += ["--loop", "uvloop", "--lifespan", "off"]
+        # uvloop where the lock installs it (not on Windows), as the deployment runs.
+        options += ["--loop", "uvloop" if importlib.util.find_spec("uvloop") else "asyncio", "--lifespan", "off"]
         return [sys.executable, "-m", "uvicorn", *options, "mysite.asgi:application"]
     return [sys.executable, "-m", "daphne", "-b", HOST, "mysite.asgi:application"]
 

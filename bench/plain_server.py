@@ -5,7 +5,7 @@
 A room is the URL path (/ws/chat/lobby/). A message is {"message": "..."} as in the steps, and goes back to every
 socket of its room, the sender's included. Nothing else: no Django, no channel layer, no origin check, one process.
 No compression either, as daphne and the deployment's uvicorn: every server of the benchmark sends the same bytes.
-It runs on uvloop where the lock installs it, as the deployment's uvicorn does: a ceiling no server of ours can pass.
+It runs on uvloop where the lock installs it, as the deployment's uvicorn does, so that the ceiling is the best loop's.
 """
 
 import argparse
