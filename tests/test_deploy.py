@@ -460,6 +460,7 @@ def test_the_unit_starts_one_uvicorn_per_port_reachable_from_this_machine_only()
     assert environment["PYTHONPATH"].endswith("/deploy")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop, the unit's loop, has no Windows release")
 def test_the_benchmark_serves_uvicorn_as_the_unit_does():
     arguments, _ = unit_settings()
     command = server_command("uvicorn")
