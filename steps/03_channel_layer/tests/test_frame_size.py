@@ -27,4 +27,6 @@ async def test_frame_over_daphnes_cap_closes_only_the_socket_that_sent_it(room_n
         await sender.send(json.dumps({"message": "still here"}))
 
         assert json.loads(await asyncio.wait_for(listener.recv(), 5)) == {"message": "still here"}
+        # The sender's copy too: daphne fails a send to a closing socket, and that consumer never leaves the room.
+        assert json.loads(await asyncio.wait_for(sender.recv(), 5)) == {"message": "still here"}
     await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)

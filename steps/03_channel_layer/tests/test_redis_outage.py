@@ -38,6 +38,8 @@ async def test_new_sockets_chat_again_after_redis_restarts(room_name, private_re
         await alice.send(json.dumps({"message": "back again"}))
 
         assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "back again"}
+        # The sender's copy too: daphne fails a send to a closing socket, and that consumer never leaves the room.
+        assert json.loads(await asyncio.wait_for(alice.recv(), 5)) == {"message": "back again"}
     await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
 
 
@@ -51,4 +53,6 @@ async def test_open_sockets_chat_again_once_redis_is_back(room_name, private_red
         await alice.send(json.dumps({"message": "still here"}))
 
         assert json.loads(await asyncio.wait_for(bob.recv(), 5)) == {"message": "still here"}
+        # The sender's copy too: daphne fails a send to a closing socket, and that consumer never leaves the room.
+        assert json.loads(await asyncio.wait_for(alice.recv(), 5)) == {"message": "still here"}
     await eventually(lambda: room_subscriptions(redis_server.url, room_name) == 0)
