@@ -5,6 +5,7 @@ import re
 import time
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.auth import get_user
 from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
@@ -93,9 +94,9 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             error = f"This connection fell {MAX_DELAY_SECONDS} seconds behind; reconnect."
             await send({"type": "websocket.send", "text": json.dumps({"error": error})})
             await send({"type": "websocket.close", "code": FELL_BEHIND})
-        except OSError:
-            # What a server's send raises once the page has gone (uvicorn's ClientDisconnected): the socket leaves its
-            # groups, as after a close, and the server hears of it.
+        except (OSError, Disconnected):
+            # What a server's send raises once the page has gone (uvicorn's ClientDisconnected) or has begun to close
+            # (daphne's Disconnected): the socket leaves its groups, as after a close, and the server hears of it.
             await self.disconnect(1006)
             raise
         finally:

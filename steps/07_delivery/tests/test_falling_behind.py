@@ -5,6 +5,7 @@ import logging
 import time
 
 import pytest
+from autobahn.exception import Disconnected
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -86,14 +87,13 @@ async def test_a_page_that_reads_nothing_leaves_the_room_and_finds_why_once_it_r
 
 
 class PageThatGoes(asyncio.Queue):
-    """What a page takes from its socket, until it has gone: then the server's send fails, as ASGI asks of a server
-    (uvicorn raises its ClientDisconnected, an OSError)."""
+    """What a page takes from its socket, until it has gone: then the server's send fails with `gone`."""
 
-    gone = False
+    gone = None
 
     async def put(self, item):
         if self.gone:
-            raise ConnectionResetError("the page has gone")
+            raise self.gone
         await super().put(item)
 
 
@@ -101,13 +101,19 @@ class SocketOfAPageThatGoes(PageSocket):
     Page = PageThatGoes
 
 
-async def test_a_socket_whose_page_has_gone_when_it_sends_leaves_the_room(transactional_db, room_name):
+# What a server's send raises: uvicorn's ClientDisconnected is an OSError, as ASGI asks; daphne raises autobahn's
+# Disconnected once the page has sent its close, in the moment before the server hears the connection end.
+SEND_ERRORS = {"page gone": ConnectionResetError("the page has gone"), "page closing": Disconnected("closing")}
+
+
+@pytest.mark.parametrize("error", SEND_ERRORS.values(), ids=SEND_ERRORS.keys())
+async def test_a_socket_whose_page_has_gone_when_it_sends_leaves_the_room(transactional_db, room_name, error):
     socket, accepted = await handshake(f"/ws/chat/{room_name}/", communicator=SocketOfAPageThatGoes)
     assert accepted
-    socket.output_queue.gone = True
+    socket.output_queue.gone = error
 
     await get_channel_layer().group_send(f"chat_{room_name}", batch(1, "too late", time.time()))
 
-    with pytest.raises(ConnectionResetError):
+    with pytest.raises(type(error)):
         await socket.wait(5)  # the consumer ends, and tells the server why
     await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
