@@ -114,6 +114,5 @@ async def test_a_socket_whose_page_has_gone_when_it_sends_leaves_the_room(transa
 
     await get_channel_layer().group_send(f"chat_{room_name}", batch(1, "too late", time.time()))
 
-    with pytest.raises(type(error)):
-        await socket.wait(5)  # the consumer ends, and tells the server why
+    await socket.wait(5)  # the consumer ends, as after a close
     await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)
