@@ -820,7 +820,9 @@ def server(target: str, step: Path, scratch: Path, processes: int, users: int, s
             "PYTHONPATH": os.pathsep.join([str(step), str(scratch)]),
         }
         migrate = [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"]
-        subprocess.run(migrate, cwd=step, env=env, check=True)
+        if subprocess.run(migrate, cwd=step, env=env).returncode:
+            where = "the database DATABASE_URL names" if os.environ.get("DATABASE_URL") else "a new SQLite file"
+            raise SystemExit(f"bench: `manage.py migrate` of {step.name} failed on {where} (its error is above)")
         cookies = log_in(step, env, users) if needs_login(step) else []
         command, cwd = server_command(server_name), step
     ports = free_ports(processes)

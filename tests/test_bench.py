@@ -237,6 +237,19 @@ def test_the_benchmark_loads_the_last_step_unless_told_otherwise():
     assert (parser.parse_args([]).step, parser.parse_args(["04"]).step) == (STEPS[-1], "04")
 
 
+def test_a_database_the_step_cannot_use_stops_the_benchmark_with_one_line(tmp_path):
+    env = {**os.environ, "DATABASE_URL": "mysql://chat@127.0.0.1/chat", "REDIS_URL": "redis://127.0.0.1:9/0"}
+    command = [sys.executable, "bench/bench.py", "07", "--messages", "1", "--targets", "ours"]
+
+    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+    assert finished.returncode == 1
+    last_line = finished.stderr.strip().splitlines()[-1]
+    assert last_line == (
+        "bench: `manage.py migrate` of 07_delivery failed on the database DATABASE_URL names (its error is above)"
+    )
+
+
 def test_a_single_run_lasts_seconds_at_the_rate_instead_of_m_messages():
     assert loads_for() == [(40, 2.5)]
     assert loads_for("--seconds", "6", "--rate", "5") == [(30, 5)]
