@@ -23,6 +23,10 @@ class RedisOutageMixin:
             await super().__call__(scope, receive, send)
         except REDIS_ERRORS as error:
             await self.lost_redis(error, send)
+        finally:
+            # Channels runs disconnect when the socket closes, not when the consumer ends another way: on a Redis
+            # error, or when daphne's send raises for a page that has begun to close. Once more is harmless.
+            await self.disconnect(1006)
 
     async def lost_redis(self, error, send):
         """Logs one line, closes the socket (or refuses its handshake) and leaves its groups in this process."""

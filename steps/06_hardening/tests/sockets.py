@@ -16,18 +16,18 @@ def logged_in(username="alice"):
     return client
 
 
-async def handshake(path, origin=SAME_ORIGIN, client=None):
+async def handshake(path, origin=SAME_ORIGIN, client=None, communicator=WebsocketCommunicator):
     """Open a WebSocket through the whole ASGI stack; returns the communicator and whether it was accepted.
 
-    The socket sends the cookies of `client`, by default a new session of alice's.
+    The socket sends the cookies of `client`, by default a new session of alice's; `communicator` is its class.
     A refused socket is disconnected at once, so that no consumer is left running after the test.
     """
     client = client or await sync_to_async(logged_in)()
     cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
     headers = [(b"cookie", cookies.encode())]
     headers += [(b"origin", origin.encode())] if origin else []
-    communicator = WebsocketCommunicator(application, path, headers=headers)
-    accepted, _ = await communicator.connect()
+    socket = communicator(application, path, headers=headers)
+    accepted, _ = await socket.connect()
     if not accepted:
-        await communicator.disconnect()
-    return communicator, accepted
+        await socket.disconnect()
+    return socket, accepted

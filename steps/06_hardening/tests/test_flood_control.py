@@ -2,9 +2,13 @@ import asyncio
 import gc
 import json
 import logging
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from websockets.asyncio.client import connect
@@ -14,7 +18,7 @@ from chat.close_codes import SENDING_TOO_FAST, TOO_MANY_SOCKETS
 from chat.limits import BURST, MAX_SOCKETS_PER_USER, MESSAGES_PER_SECOND, SendRate
 from chat.models import Message
 from servers import eventually, room_subscriptions
-from sockets import logged_in
+from sockets import handshake, logged_in
 
 
 async def outputs_until_closed(communicator):
@@ -118,3 +122,43 @@ async def test_a_user_whose_only_socket_was_closed_comes_back_with_a_full_bucket
         assert SendRate.of_user[alice.pk].tokens == BURST
     finally:
         gc.enable()
+
+
+class SocketOfAClosingPage(WebsocketCommunicator):
+    """A socket whose page has sent its close: until the connection ends, daphne's send raises autobahn's Disconnected
+    into the consumer, and Channels runs no `disconnect` for a consumer that ends by an error."""
+
+    class Page(asyncio.Queue):
+        closing = False
+
+        async def put(self, item):
+            if self.closing:
+                raise Disconnected("Attempt to send on a closed protocol")
+            await super().put(item)
+
+    @property
+    def output_queue(self):
+        if self._output_queue is None:
+            self._output_queue = self.Page()
+        return self._output_queue
+
+
+async def end_by_a_failed_send(room_name):
+    socket, accepted = await handshake(f"/ws/chat/{room_name}/", communicator=SocketOfAClosingPage)
+    assert accepted
+    socket.output_queue.closing = True
+    event = {"type": "chat.message", "frame": {"id": 1, "author": "bob", "message": "hi"}, "read_at": time.time()}
+    await get_channel_layer().group_send(f"chat_{room_name}", event)
+    with pytest.raises(Disconnected):
+        await socket.wait(5)
+
+
+async def test_a_socket_that_daphne_could_not_send_to_leaves_its_room_and_its_users_count(open_socket, room_name):
+    for _ in range(MAX_SOCKETS_PER_USER - 1):
+        await open_socket(f"{room_name}-next-door")
+    await end_by_a_failed_send(room_name)
+
+    the_tenth = await open_socket(f"{room_name}-next-door")
+
+    assert await the_tenth.receive_nothing(), "refused: the socket that ended still counts as one of alice's pages"
+    await eventually(lambda: room_subscriptions(settings.REDIS_URL, room_name) == 0)

@@ -6,10 +6,12 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import HttpCommunicator
+from django.contrib.auth import get_user_model
 from websockets.asyncio.client import connect
 
 from browser import free_port
 from chat.close_codes import REDIS_UNREACHABLE
+from chat.limits import SendRate
 from mysite.asgi import application
 from servers import PrivateRedis, daphne, eventually, room_subscriptions
 from sockets import handshake, logged_in
@@ -80,6 +82,21 @@ async def test_open_socket_is_closed_and_leaves_its_groups_when_redis_goes_away(
     assert 1 <= len(records) <= 2, [record.getMessage() for record in records]
     assert all("Redis is not reachable" in record.getMessage() and not record.exc_info for record in records)
     assert groups_of_this_process() == {}
+
+
+async def test_a_socket_closed_for_want_of_redis_no_longer_counts_against_its_user(settings, tmp_path, open_socket):
+    with PrivateRedis(tmp_path) as redis_server:
+        use_redis_at(settings, redis_server.url)
+        socket = await open_socket()
+        alice = await get_user_model().objects.aget(username="alice")
+        bucket = SendRate.of_user[alice.pk]
+
+        redis_server.stop()
+        await socket.send_json_to({"message": "anyone?"})
+        assert await socket.receive_output(timeout=10) == {"type": "websocket.close", "code": REDIS_UNREACHABLE}
+        await socket.disconnect()  # as the browser answers the close
+
+    assert len(bucket.sockets) == 0, "the closed socket still counts as one of alice's open pages"
 
 
 @pytest.fixture(scope="module")

@@ -96,9 +96,9 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             await send({"type": "websocket.close", "code": FELL_BEHIND})
         except (OSError, Disconnected):
             # What a server's send raises once the page has gone (uvicorn's ClientDisconnected) or has begun to close
-            # (daphne's Disconnected): the socket leaves its groups, as after a close. Neither server needs the error
-            # back: uvicorn ignores its own, and daphne would log its own as the consumer's.
-            await self.disconnect(1006)
+            # (daphne's Disconnected). The mixin has run disconnect, and neither server needs the error back: uvicorn
+            # ignores its own, and daphne would log its own as the consumer's.
+            pass
         finally:
             watching.cancel()
 
