@@ -26,13 +26,16 @@ PYTHONS = [f"3.{minor}" for minor in range(OLDEST_PYTHON[1], NEWEST_PYTHON[1] + 
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", re.MULTILINE)
 
 
-def uv_compile(*args: str) -> subprocess.CompletedProcess:
-    """`uv pip compile` with wheels only, using the Python that runs the tests and never downloading another."""
-    options = ["--quiet", "--no-header", "--no-annotate", "--no-python-downloads", "--system-certs"]
-    options += ["--only-binary", ":all:"]
-    return subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "compile", *options, *args], capture_output=True, text=True
-    )
+def uv_compile(*args: str, **options) -> subprocess.CompletedProcess:
+    """`uv pip compile` with wheels only, using the Python that runs the tests and never downloading another.
+
+    Named with --python, that Python is the one uv asks for facts; otherwise, for each --python-version, it looks
+    for an interpreter of that version, running every `python` on PATH to ask its version (with pyenv's shims, half
+    a second a call). The version and the system it resolves for are those given, whichever Python it asks.
+    """
+    command = [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
+    command += ["--no-python-downloads", "--system-certs", "--only-binary", ":all:", "--python", sys.executable]
+    return subprocess.run([*command, *args], capture_output=True, text=True, **options)
 
 
 def pins(text: str) -> set[tuple[str, str]]:
@@ -82,13 +85,9 @@ def test_the_lock_installs_from_wheels_alone(python, system, resolutions):
 
 def test_the_check_notices_a_release_without_a_wheel(package_index):
     # autobahn 26.10.2, the release daphne pulled in before the lock, has no wheel for Python 3.15 on Windows.
-    result = subprocess.run(
-        [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--no-python-downloads", "--system-certs"]
-        + ["--only-binary", ":all:"]
-        + ["--no-deps", "--python-version", "3.15", "--python-platform", SYSTEMS["windows-amd64"], "-"],
+    result = uv_compile(
+        *("--no-deps", "--python-version", "3.15", "--python-platform", SYSTEMS["windows-amd64"], "-"),
         input="autobahn==26.10.2\n",
-        capture_output=True,
-        text=True,
     )
 
     assert result.returncode != 0 and "no usable wheels" in result.stderr, result.stderr
