@@ -62,6 +62,11 @@ POSTGRESQL_PORT = 5432
 START_SECONDS = 30
 GAP_WAIT = 1  # seconds, as room.js waits
 REDIS_MESSAGES_EACH = 30
+# The pages of each test, each a user of its own; one `manage.py shell` makes a session of each as the hosts start.
+STEADY_PAGES = ["a0", "a1", "a2", "a3"]
+RESTARTED_REDIS_PAGES, UNTOUCHED_REDIS_PAGES = ["r0", "r1"], ["u0", "u1"]
+STOPPED_HOST_PAGES = ["s0", "s1", "s2", "s3"]
+USERS = [*STEADY_PAGES, *RESTARTED_REDIS_PAGES, *UNTOUCHED_REDIS_PAGES, *STOPPED_HOST_PAGES]
 NO_NAMESPACES = (
     "the deployment across hosts needs Linux network namespaces, made with `ip netns` from iproute2 as root: run the "
     "repository checks as root on Linux (sudo apt-get install iproute2 if `ip` is missing)"
@@ -175,6 +180,7 @@ class Hosts:
         self.postgresql: Server | None = None
         self.app_servers: dict[str, list[Server]] = {}
         self.nginx: Server | None = None
+        self.session_keys: dict[str, str] = {}
         self.tls = trusting(write_certificate(folder / "edge"))
         # Outside pytest's folder, which only its owner may enter: PostgreSQL runs as another user.
         self.data = Path(tempfile.mkdtemp(prefix="chat-data-"))
@@ -297,8 +303,13 @@ class Hosts:
         return result.stdout
 
     def sessions(self, *usernames: str) -> list[str]:
-        """The key of a new session of each user, created if need be, as if each had logged in."""
-        return self.manage("app1", "shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=usernames)).split()
+        """The key of a session of each user, created if need be, as if each had logged in: one `manage.py shell`
+        makes those of all the users it has not made one for yet."""
+        new = [name for name in dict.fromkeys(usernames) if name not in self.session_keys]
+        if new:
+            keys = self.manage("app1", "shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=tuple(new))).split()
+            self.session_keys.update(zip(new, keys, strict=True))
+        return [self.session_keys[name] for name in usernames]
 
     def uvicorn(self, host: str, port: int) -> Server:
         """One uvicorn process as the unit starts it, but on the host's own address, trusting the edge's headers."""
@@ -438,6 +449,7 @@ def hosts(tmp_path_factory):
     try:
         network.build()
         deployment.start()
+        deployment.sessions(*USERS)
         yield deployment
     finally:
         deployment.stop()
@@ -502,7 +514,7 @@ def assert_saved_once(hosts: Hosts, room: str, pages: list[ChattingPage], messag
 def test_sockets_on_both_app_hosts_get_every_message_of_their_room_numbered_once(hosts):
     room = f"hosts_{secrets.token_hex(4)}"
 
-    pages, _ = chat_in(hosts, room, ["a0", "a1", "a2", "a3"])
+    pages, _ = chat_in(hosts, room, STEADY_PAGES)
 
     assert {hosts.host_of(room, page.queries[0]) for page in pages} == {"app1", "app2"}
     assert [len(page.queries) for page in pages] == [1] * len(pages), "a page reconnected"
@@ -531,8 +543,10 @@ def test_restarting_one_redis_closes_its_rooms_sockets_alone_and_they_recover(ho
     with concurrent.futures.ThreadPoolExecutor() as threads:
         # Chatting goes on for seconds after the restart: what Redis could not pass on meanwhile, the pages ask for.
         chats = [
-            threads.submit(chat_in, hosts, restarted, ["r0", "r1"], restart_the_first_redis, REDIS_MESSAGES_EACH),
-            threads.submit(chat_in, hosts, untouched, ["u0", "u1"], None, REDIS_MESSAGES_EACH),
+            threads.submit(
+                chat_in, hosts, restarted, RESTARTED_REDIS_PAGES, restart_the_first_redis, REDIS_MESSAGES_EACH
+            ),
+            threads.submit(chat_in, hosts, untouched, UNTOUCHED_REDIS_PAGES, None, REDIS_MESSAGES_EACH),
         ]
         (restarted_pages, _), (untouched_pages, _) = [chat.result() for chat in chats]
 
@@ -556,7 +570,7 @@ def test_stopping_an_app_host_moves_its_pages_to_the_other_and_loses_nothing(hos
         return [server.wait() for server in hosts.app_servers["app2"]]
 
     try:
-        pages, stopped = chat_in(hosts, room, ["s0", "s1", "s2", "s3"], stop_app2)
+        pages, stopped = chat_in(hosts, room, STOPPED_HOST_PAGES, stop_app2)
     finally:
         hosts.app_servers["app2"] = [hosts.uvicorn("app2", port).start() for port in APP_PORTS]
         for server in hosts.app_servers["app2"]:
