@@ -382,6 +382,15 @@ class Hosts:
         assert len(found) == 1, f"more than one uvicorn logged /{pattern}/"
         return found[0]
 
+    def start_stopped_app_servers(self) -> None:
+        stopped = [
+            server for servers in self.app_servers.values() for server in servers if server.process.poll() is not None
+        ]
+        for server in stopped:
+            server.start()
+        for server in stopped:
+            server.wait_until_ready()
+
     def stop(self) -> None:
         """The edge first, then the app hosts, then the data host, as a clean shutdown of the whole site would."""
         for server in [self.nginx, *itertools.chain(*self.app_servers.values()), *self.redis, self.postgresql]:
@@ -437,7 +446,7 @@ def can_make_namespaces() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def hosts(tmp_path_factory):
+def started_hosts(tmp_path_factory):
     if problem := can_make_namespaces():
         missing(problem)
     nginx_binary()
@@ -454,6 +463,13 @@ def hosts(tmp_path_factory):
     finally:
         deployment.stop()
         network.remove()
+
+
+@pytest.fixture
+def hosts(started_hosts):
+    """The hosts, every uvicorn serving: those a test stopped, the next test to need the hosts starts again."""
+    started_hosts.start_stopped_app_servers()
+    return started_hosts
 
 
 def state(pages: list[ChattingPage]) -> str:
@@ -569,12 +585,7 @@ def test_stopping_an_app_host_moves_its_pages_to_the_other_and_loses_nothing(hos
             server.process.terminate()
         return [server.wait() for server in hosts.app_servers["app2"]]
 
-    try:
-        pages, stopped = chat_in(hosts, room, STOPPED_HOST_PAGES, stop_app2)
-    finally:
-        hosts.app_servers["app2"] = [hosts.uvicorn("app2", port).start() for port in APP_PORTS]
-        for server in hosts.app_servers["app2"]:
-            server.wait_until_ready()
+    pages, stopped = chat_in(hosts, room, STOPPED_HOST_PAGES, stop_app2)
 
     assert stopped == [STOPPED_BY_SIGTERM] * len(APP_PORTS), "uvicorn did not stop by itself once it had drained"
     first_hosts = {page: hosts.host_of(room, page.queries[0]) for page in pages}
