@@ -75,6 +75,11 @@ STOPPED_BY_SIGTERM = -signal.SIGTERM
 FELL_BEHIND = 4013
 # Under step 07's send limit of 10 a second, and few enough that a reconnecting page gets them all in its history.
 PAGES, MESSAGES_EACH, SENDING_RATE = 4, 10, 8
+# The users whose sessions the tests of the whole deployment use, each page's its own: one `manage.py shell` makes a
+# session of each as the deployment starts.
+PAGE_USERS = [f"p{number}" for number in range(PAGES)]
+READER, SENDERS = "stops-reading", [f"keeps-sending-{number}" for number in range(8)]
+USERS = ["alice", *PAGE_USERS, READER, *SENDERS]
 
 
 def unit_lines(unit: Path = UNIT) -> dict[str, list[str]]:
@@ -260,6 +265,7 @@ class Deployment:
         }
         self.servers: list[Process] = []
         self.nginx: Process | None = None
+        self.session_keys: dict[str, str] = {}
 
     def server_environment(self, redis_url: str) -> dict[str, str]:
         """deploy/environment.example's variables, with values for this machine."""
@@ -344,8 +350,13 @@ class Deployment:
         return cookies_of(response)
 
     def sessions(self, *usernames: str) -> list[str]:
-        """The key of a new session of each user, created if need be, as if each had logged in."""
-        return self.manage("shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=usernames)).split()
+        """The key of a session of each user, created if need be, as if each had logged in: one `manage.py shell`
+        makes those of all the users it has not made one for yet."""
+        new = [name for name in dict.fromkeys(usernames) if name not in self.session_keys]
+        if new:
+            keys = self.manage("shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=tuple(new))).split()
+            self.session_keys.update(zip(new, keys, strict=True))
+        return [self.session_keys[name] for name in usernames]
 
     def websocket(self, room: str, session: str, query: str = "", origin: str | None = None):
         """A socket through nginx, as the room's page opens it; the query string may name it in uvicorn's log."""
@@ -414,6 +425,7 @@ def deployment(tmp_path_factory):
     deployment = Deployment(folder, f"redis://:{REDIS_PASSWORD}@127.0.0.1:{redis_server.port}/0")
     try:
         deployment.start()
+        deployment.sessions(*USERS)
         yield deployment
     finally:
         deployment.stop()
@@ -825,10 +837,10 @@ class Page:
 def test_a_rolling_restart_loses_no_message_and_moves_the_pages_to_the_other_uvicorn(deployment):
     room = f"restart_{secrets.token_hex(6)}"
     total = PAGES * MESSAGES_EACH
-    names = [f"p{number}" for number in range(PAGES)]
     # Each page a user of its own: the send limit counts all the sockets of one user together.
     pages = [
-        Page(deployment, name, room, session) for name, session in zip(names, deployment.sessions(*names), strict=True)
+        Page(deployment, name, room, session)
+        for name, session in zip(PAGE_USERS, deployment.sessions(*PAGE_USERS), strict=True)
     ]
 
     async def restart_one_process_while_they_chat():
@@ -920,7 +932,7 @@ async def read_everything(socket_) -> None:
 
 def test_a_socket_whose_page_reads_nothing_leaves_the_room_and_is_closed_once_it_reads(deployment):
     room = f"unread_{secrets.token_hex(6)}"
-    reader, *senders = deployment.sessions("stops-reading", *(f"keeps-sending-{number}" for number in range(8)))
+    reader, *senders = deployment.sessions(READER, *SENDERS)
     page = PageThatStopsReading(deployment, room, reader)
     # As long as a message may be, and each character takes 12 bytes in a frame, as \ud83d\ude00: what the kernel
     # buffers for the page, megabytes, fills within seconds.
