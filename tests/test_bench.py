@@ -53,9 +53,11 @@ def assert_every_message_arrived_once_in_order(result, sockets):
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
+    """Step 05, the first whose clients log in, and the plain server. Step 04, without a login, the run of two
+    processes serves."""
     return run_bench(
         tmp_path_factory.mktemp("bench"),
-        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
+        *("05", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
     )
 
 
@@ -114,10 +116,8 @@ def test_resident_memory_is_read_from_proc_where_there_is_one():
     assert resident_kib(ended.pid) is None
 
 
-def test_step_05_logged_in_users_get_every_message_exactly_once(tmp_path):
-    _, [result] = run_bench(
-        tmp_path, "05", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"
-    )
+def test_step_05_logged_in_users_get_every_message_exactly_once(tiny_run):
+    _, [result, _] = tiny_run
 
     assert result["logged_in"] is True
     assert result["sent"] == 2 * 3 * 3
