@@ -144,12 +144,18 @@ def test_two_processes_share_every_room_and_deliver_everything_in_order(two_proc
     assert any(line.startswith("| ours (daphne) ×2 | 2 × 3 |") for line in output.splitlines())
 
 
-def test_the_report_names_the_server_of_each_step_target(tmp_path):
-    output, results = run_bench(
-        tmp_path,
-        *("04", "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
+@pytest.fixture(scope="module")
+def last_step_under_uvicorn(tmp_path_factory):
+    """The last step in two uvicorn processes, and the plain server: one run for the checks of each."""
+    return run_bench(
+        tmp_path_factory.mktemp("bench"),
+        *(STEPS[-1], "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours,plain"),
         *("--server", "uvicorn", "--processes", "2"),
     )
+
+
+def test_the_report_names_the_server_of_each_step_target(last_step_under_uvicorn):
+    output, results = last_step_under_uvicorn
 
     assert [(result["target"], result["server"], result["processes"]) for result in results] == [
         ("ours", "uvicorn", 2),
@@ -162,17 +168,8 @@ def test_the_report_names_the_server_of_each_step_target(tmp_path):
     assert "ours (uvicorn) ×2: delivered/s × " in output
 
 
-@pytest.fixture(scope="module")
-def last_step_under_uvicorn(tmp_path_factory):
-    return run_bench(
-        tmp_path_factory.mktemp("bench"),
-        *(STEPS[-1], "--rooms", "2", "--clients", "3", "--messages", "3", "--rate", "10", "--targets", "ours"),
-        *("--server", "uvicorn"),
-    )
-
-
 def test_the_last_step_under_uvicorn_acknowledges_and_delivers_every_message(last_step_under_uvicorn):
-    _, [result] = last_step_under_uvicorn
+    _, [result, _] = last_step_under_uvicorn
 
     assert (result["server"], result["logged_in"]) == ("uvicorn", True)
     assert result["sent"] == 2 * 3 * 3
@@ -183,7 +180,9 @@ def test_the_last_step_under_uvicorn_acknowledges_and_delivers_every_message(las
 def test_the_report_says_uvicorn_served_the_step(last_step_under_uvicorn):
     output, _ = last_step_under_uvicorn
 
-    assert [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ours")][-1] == "| ours (uvicorn)"
+    assert [line.split(" | ")[0] for line in output.splitlines() if line.startswith("| ours")][-1] == (
+        "| ours (uvicorn) ×2"
+    )
 
 
 def message(sender, number, client_id=None):
