@@ -35,8 +35,14 @@ def files(folder: Path) -> dict[str, bytes]:
     return {path: (folder / path).read_bytes() for path in step_files(folder)}
 
 
+@pytest.fixture(scope="module")
+def steps_before():
+    """Every file of steps/ as this module's tests found it, read once for them all."""
+    return files(STEPS_DIR)
+
+
 @pytest.fixture
-def workbench(tmp_path, monkeypatch):
+def workbench(tmp_path, monkeypatch, steps_before):
     """A workbench in a temporary folder, whose checks run with this interpreter; steps/ must stay as it was.
 
     Its checks leave out the browser tests, which the steps' own suites run: what check reports is the same without
@@ -46,7 +52,6 @@ def workbench(tmp_path, monkeypatch):
     monkeypatch.setattr(workshop, "WORKBENCH", folder)
     monkeypatch.setattr(tooling.venv, "ensure_venv", lambda: Path(sys.executable))
     monkeypatch.setenv("PYTEST_ADDOPTS", "--ignore=tests/test_browser.py")
-    steps_before = files(STEPS_DIR)
     yield folder
     assert files(STEPS_DIR) == steps_before
 
