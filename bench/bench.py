@@ -19,10 +19,10 @@ each message saying which run it belongs to, who sent it, its number and when it
 what it receives.
 Every message should reach each of the C sockets in its room (the sender's included) exactly once and in order.
 From step 05 on the chat refuses anonymous sockets, so each client is a user of its own with a real session.
-From step 07 on the server sends messages in batches, {"messages": [...]}, each counted as its own message, and each
-client gives every message an id: the server acknowledges the message by echoing it with the id, or names the id when
-it refuses the message or could not save it. A message whose sender was told so is counted as refused or not saved,
-not as lost; one the server took and then did not deliver to some socket of its room is lost.
+From step 07 on the server sends messages in batches, {"messages": [...]}, each counted as its own message. From step 08
+on each client gives every message an id: the server acknowledges the message by echoing it with the id, or names the
+id when it refuses the message or could not save it. A message whose sender was told so is counted as refused or not
+saved, not as lost; one the server took and then did not deliver to some socket of its room is lost.
 
 With --idle S the sockets stay silent for S seconds between connecting and sending. With --flood one more
 client of room 0 sends as fast as it can while the load runs; its messages are counted apart from the load's.
@@ -63,7 +63,7 @@ TARGETS = ("ours", "official", "plain")
 SERVERS = ("daphne", "uvicorn")
 # From this step on the server takes an id with each message, echoes it to the sender once the message is saved, and
 # names the messages it refused or did not save by it.
-FIRST_STEP_WITH_CLIENT_IDS = 7
+FIRST_STEP_WITH_CLIENT_IDS = 8
 # Bounds, so that a typo cannot start an hour-long run or exhaust the machine's sockets.
 MAX_SOCKETS = 1000
 MAX_SECONDS = 120
@@ -268,7 +268,7 @@ class Result:
     errors: dict[str, int] = field(default_factory=dict)
     # What served a step target; None for plain.
     server: str | None = None
-    # From step 07 on: messages echoed to their sender with its id (None before), refused at once, and named in an
+    # From step 08 on: messages echoed to their sender with its id (None before), refused at once, and named in an
     # error as not saved. The last two were told to their sender, so they are not lost, but they were not delivered.
     acknowledged: int | None = None
     refused: int = 0
@@ -573,7 +573,7 @@ class Run:
     def __init__(self, label: str, flooder: int | None, client_ids: bool = False):
         self.label = label
         self.flooder = flooder
-        # Whether each message carries an id, which the server acknowledges it by: from step 07 on.
+        # Whether each message carries an id, which the server acknowledges it by: from step 08 on.
         self.client_ids = client_ids
         # Frames of this run's messages that reached the load's clients, and of those, the ones the flooder sent.
         self.frames = 0
@@ -711,7 +711,7 @@ def settings_module(target: str, scratch: Path) -> str:
         "from mysite.settings import *  # noqa: F403",
         "from mysite.settings import DATABASES",
         "",
-        "# A new SQLite file for each run; a PostgreSQL database that DATABASE_URL names (step 07) is used as it is.",
+        "# A new SQLite file for each run; a PostgreSQL database that DATABASE_URL names (from step 07 on) is used as it is.",
         "if DATABASES['default']['ENGINE'].endswith('sqlite3'):",
         f"    DATABASES = {{'default': {{**DATABASES['default'], 'NAME': {str(scratch / f'{target}.sqlite3')!r}}}}}",
         "# Measured as a server runs it: without the debug pages' bookkeeping of every query.",

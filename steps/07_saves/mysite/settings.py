@@ -94,7 +94,7 @@ DATABASES = {
     }
 }
 
-# Or PostgreSQL, from a URL such as postgres://chat:secret@127.0.0.1:5432/chat; docs/07_delivery.md says what changes.
+# Or PostgreSQL, from a URL such as postgres://chat:secret@127.0.0.1:5432/chat; docs/07_saves.md says what changes.
 DATABASE_URL = urlsplit(os.environ.get('DATABASE_URL', ''))
 if DATABASE_URL.scheme in ('postgres', 'postgresql'):
     DATABASES['default'] = {

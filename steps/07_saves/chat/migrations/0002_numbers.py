@@ -36,17 +36,8 @@ class Migration(migrations.Migration):
             name="number",
             field=models.PositiveBigIntegerField(),
         ),
-        migrations.AddField(
-            model_name="message",
-            name="client_id",
-            field=models.CharField(blank=True, max_length=40, null=True),
-        ),
         migrations.AddConstraint(
             model_name="message",
             constraint=models.UniqueConstraint(fields=("room", "number"), name="chat_one_message_per_number"),
-        ),
-        migrations.AddConstraint(
-            model_name="message",
-            constraint=models.UniqueConstraint(fields=("author", "client_id"), name="chat_one_message_per_client_id"),
         ),
     ]
