@@ -711,7 +711,7 @@ def settings_module(target: str, scratch: Path) -> str:
         "from mysite.settings import *  # noqa: F403",
         "from mysite.settings import DATABASES",
         "",
-        "# A new SQLite file for each run; a PostgreSQL database that DATABASE_URL names (from step 07 on) is used as it is.",
+        "# A new SQLite file for each run; from step 07 on, a PostgreSQL database DATABASE_URL names is used as it is.",
         "if DATABASES['default']['ENGINE'].endswith('sqlite3'):",
         f"    DATABASES = {{'default': {{**DATABASES['default'], 'NAME': {str(scratch / f'{target}.sqlite3')!r}}}}}",
         "# Measured as a server runs it: without the debug pages' bookkeeping of every query.",

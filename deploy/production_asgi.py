@@ -1,4 +1,4 @@
-"""Step 07's application behind nginx: uvicorn serves production_asgi:application, this folder on PYTHONPATH.
+"""Step 08's application behind nginx: uvicorn serves production_asgi:application, this folder on PYTHONPATH.
 
 The step checks only the host name of a socket's Origin, so a page on another port or over plain HTTP of an allowed
 host may open one. Here a socket's Origin must be the site's own, scheme and port included, as Django's CSRF check

@@ -1,4 +1,4 @@
-"""Step 07's settings for a server behind nginx: DJANGO_SETTINGS_MODULE=production_settings, this folder on PYTHONPATH.
+"""Step 08's settings for a server behind nginx: DJANGO_SETTINGS_MODULE=production_settings, this folder on PYTHONPATH.
 
 The rest, REDIS_URL and the channel layer included, comes from the step's own settings.
 """

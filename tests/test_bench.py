@@ -251,7 +251,7 @@ def test_a_database_the_step_cannot_use_stops_the_benchmark_with_one_line(tmp_pa
     assert finished.returncode == 1
     last_line = finished.stderr.strip().splitlines()[-1]
     assert last_line == (
-        "bench: `manage.py migrate` of 07_delivery failed on the database DATABASE_URL names (its error is above)"
+        "bench: `manage.py migrate` of 07_saves failed on the database DATABASE_URL names (its error is above)"
     )
 
 

@@ -71,6 +71,7 @@ COPY_FAMILIES = {
     "tests/test_project.py": ["01-04", "05-08"],
     "tests/test_redis_outage.py": ["03-04", "07-08"],
     "tests/test_room_page.py": ["02-08"],
+    "tests/test_server_busy.py": ["07-08"],
     "tests/test_settings.py": ["07-08"],
     "tests/test_slow_room.py": ["05-08"],
 }

@@ -71,9 +71,9 @@ FORGED_ADDRESS = "203.0.113.7"
 # uvicorn closes every socket with the standard code as it stops, and then ends itself with the signal it got.
 SERVICE_RESTART = 1012
 STOPPED_BY_SIGTERM = -signal.SIGTERM
-# Step 07 closes a socket with this code when the room's messages reach it over 10 seconds late.
+# Step 08 closes a socket with this code when the room's messages reach it over 10 seconds late.
 FELL_BEHIND = 4013
-# Under step 07's send limit of 10 a second, and few enough that a reconnecting page gets them all in its history.
+# Under step 08's send limit of 10 a second, and few enough that a reconnecting page gets them all in its history.
 PAGES, MESSAGES_EACH, SENDING_RATE = 4, 10, 8
 # The users whose sessions the tests of the whole deployment use, each page's its own: one `manage.py shell` makes a
 # session of each as the deployment starts.
@@ -501,7 +501,7 @@ def test_the_unit_serves_the_last_step_once_redis_has_started():
 
 
 def test_the_unit_leaves_the_drain_more_time_than_a_save_waits_for_the_database():
-    # Step 07's settings leave SQLite's 5-second wait for the write lock as it is.
+    # Step 08's settings leave SQLite's 5-second wait for the write lock as it is.
     assert int(unit_lines()["TimeoutStopSec"][0]) > 5
 
 
@@ -775,7 +775,7 @@ def test_a_message_through_nginx_reaches_a_socket_on_the_other_uvicorn(deploymen
 
 
 class Page:
-    """room.js's side of step 07's protocol, through nginx: gives each message an id and keeps it until the server's
+    """room.js's side of step 08's protocol, through nginx: gives each message an id and keeps it until the server's
     frame for it comes back, sends those again after a reconnect, and records every number and close code. Each
     handshake names the page and its count in the query string, so uvicorn's log says which process took it."""
 

@@ -59,7 +59,7 @@ class CaseResult(NamedTuple):
 class SuiteResult(NamedTuple):
     """One suite's pytest run: its exit code, the totals of its JUnit report, how long it took and its tests."""
 
-    name: str  # 03_channel_layer, 07_delivery on PostgreSQL, repository checks
+    name: str  # 03_channel_layer, 08_delivery on PostgreSQL, repository checks
     code: int
     counts: dict[str, int]  # tests, failures, errors, skipped
     seconds: float

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL cluster for step 07's tests marked `database`, or the DATABASE_URL already set."""
+"""A throwaway PostgreSQL cluster for the tests of steps 07 and 08 marked `database`, or a DATABASE_URL already set."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def find_postgresql() -> PostgreSQL | None:
 def postgresql_missing() -> str:
     fix = POSTGRESQL_FIXES.get(sys.platform, POSTGRESQL_FIXES["linux"])
     return (
-        "step 07's database tests were not run on PostgreSQL: no initdb and postgres were found on PATH or in "
+        "the tests marked `database` were not run on PostgreSQL: no initdb and postgres were found on PATH or in "
         f"PostgreSQL's usual folders. Install the server: {fix}."
     )
 

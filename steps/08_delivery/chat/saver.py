@@ -82,7 +82,7 @@ class Saver:
 
     def __init__(self):
         self.waiting = []  # what the sockets took for the next batch, in the order it came
-        self.unsaved = collections.Counter()  # what each socket took and is not yet done with
+        self.unsaved = collections.Counter()  # what each socket took and is not yet saved and sent
         self.saving = None  # the task that saves batch after batch while any wait
         self.broadcasts = {}  # each room's latest broadcast, while it runs
         self.telling = set()  # tasks telling a socket what became of its messages
