@@ -35,7 +35,9 @@ class ChatCommunicator(WebsocketCommunicator):
 
 async def received(socket, seconds=5):
     """The messages of the next frame a websockets client gets."""
-    return json.loads(await asyncio.wait_for(socket.recv(), seconds))["messages"]
+    frame = json.loads(await asyncio.wait_for(socket.recv(), seconds))
+    assert "messages" in frame, f"a frame that holds no messages: {frame}"
+    return frame["messages"]
 
 
 def logged_in(username="alice"):
