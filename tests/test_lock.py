@@ -30,8 +30,9 @@ def uv_compile(*args: str, **options) -> subprocess.CompletedProcess:
     """`uv pip compile` with wheels only, using the Python that runs the tests and never downloading another.
 
     Named with --python, that Python is the one uv asks for facts; otherwise, for each --python-version, it looks
-    for an interpreter of that version, running every `python` on PATH to ask its version (with pyenv's shims, half
-    a second a call). The version and the system it resolves for are those given, whichever Python it asks.
+    for an interpreter of that version, running every `python` on PATH to ask its version (through a version
+    manager's shims, half a second a call). The version and the system it resolves for are those given, whichever
+    Python it asks.
     """
     command = [sys.executable, "-m", "uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate"]
     command += ["--no-python-downloads", "--system-certs", "--only-binary", ":all:", "--python", sys.executable]
