@@ -1,10 +1,10 @@
 import sys
 
 from tooling.ci import missing
-from tooling.config import WorkshopError
+from tooling.config import STEPS, STEPS_DIR, WorkshopError
 from tooling.junit import CaseResult
 from tooling.redis_server import find_redis_server
-from tooling.suites import report, run_side_by_side
+from tooling.suites import postgresql_suites, report, run_side_by_side
 
 COUNTS = {"tests": 3, "failures": 0, "errors": 0, "skipped": 0}
 
@@ -70,3 +70,14 @@ def test_suites_side_by_side_each_get_a_redis_of_their_own_and_are_reported_in_o
     headings = [line.split(" (")[0] for line in out.splitlines() if line.startswith("===== ")]
     assert sorted(headings) == ["===== 01_http", "===== 03_channel_layer", "===== 04_async"]
     assert out.index("1 failed, 1 passed") > out.index("===== 03_channel_layer")
+
+
+def test_a_whole_run_takes_the_last_step_to_postgresql_and_a_named_step_its_own():
+    steps = [(slug, STEPS_DIR / slug) for slug in STEPS]
+    earlier = next(slug for slug, _ in postgresql_suites(steps, whole_run=False)).removesuffix(" on PostgreSQL")
+
+    assert [name for name, _ in postgresql_suites(steps, whole_run=True)] == [f"{STEPS[-1]} on PostgreSQL"]
+    assert earlier != STEPS[-1]
+    assert [name for name, _ in postgresql_suites([(earlier, STEPS_DIR / earlier)], whole_run=False)] == [
+        f"{earlier} on PostgreSQL"
+    ]

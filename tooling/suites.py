@@ -140,13 +140,20 @@ def report(results: list[SuiteResult]) -> int:
     return 0 if ok else 1
 
 
+def postgresql_suites(suites: list[tuple[str, Path]], whole_run: bool) -> list[tuple[str, Path]]:
+    """The suites whose database tests run again on PostgreSQL: each step's that reads DATABASE_URL, or in a whole run
+    the last one's, the code that is deployed (an earlier step's are the same tests of a saver with less in it)."""
+    on_postgresql = [(name + ON_POSTGRESQL, folder) for name, folder in suites if uses_postgresql(folder)]
+    return on_postgresql[-1:] if whole_run else on_postgresql
+
+
 def test(suites: list[tuple[str, Path]], repository_checks: bool) -> int:
     """Run pytest in each (name, folder) of suites, each in its own process, and report the totals.
 
     One suite shows pytest's output as it comes. Several run side by side, each with a Redis server of its own.
     """
     python = str(venv.ensure_venv())
-    on_postgresql = [(name + ON_POSTGRESQL, folder) for name, folder in suites if uses_postgresql(folder)]
+    on_postgresql = postgresql_suites(suites, whole_run=repository_checks)
     not_run = []
     if on_postgresql and not find_postgresql():
         not_run = [postgresql_not_run(name) for name, _ in on_postgresql]
