@@ -1,3 +1,4 @@
+import asyncio
 import os
 from pathlib import Path
 
@@ -65,3 +66,19 @@ async def open_socket(transactional_db, room_name):
     # The test's own async queries run in a thread of asgiref's: give back the connection the pool lent it there, which
     # would keep PostgreSQL from dropping the test database at the end. (SQLite's, kept open, stays.)
     await sync_to_async(close_old_connections)()
+
+
+@pytest.fixture
+def held_saves(monkeypatch):
+    """Saves that wait until the test lets them go on: the messages handed over meanwhile wait to be saved."""
+    from chat import saver  # once Django is set up
+
+    may_go_on = asyncio.Event()
+    save_batch = saver.save_batch
+
+    async def held_save_batch(batch):
+        await asyncio.wait_for(may_go_on.wait(), 5)
+        return await save_batch(batch)
+
+    monkeypatch.setattr(saver, "save_batch", held_save_batch)
+    return may_go_on

@@ -1,4 +1,3 @@
-import asyncio
 import json
 
 import pytest
@@ -8,20 +7,6 @@ from chat.consumers import SERVER_BUSY
 from chat.models import Message
 
 pytestmark = pytest.mark.database
-
-
-@pytest.fixture
-def held_saves(monkeypatch):
-    """Saves that wait until the test lets them go on: the messages handed over meanwhile wait to be saved."""
-    may_go_on = asyncio.Event()
-    save_batch = saver.save_batch
-
-    async def held_save_batch(batch):
-        await asyncio.wait_for(may_go_on.wait(), 5)
-        return await save_batch(batch)
-
-    monkeypatch.setattr(saver, "save_batch", held_save_batch)
-    return may_go_on
 
 
 async def test_a_socket_with_too_many_messages_waiting_to_be_saved_is_told_the_next_is_not_saved(

@@ -14,7 +14,6 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from browser import free_port
-from chat import saver
 from chat.models import Message
 from servers import STEP, child_process, eventually, session_cookies, wait_until_listening
 from sockets import received
@@ -28,20 +27,6 @@ STOPPED_BY_SIGTERM = -signal.SIGTERM
 SENDERS_PER_SERVER = 4
 MESSAGES_EACH = 20
 SENDING_RATE = 8  # messages a second from each sender, under the send limit
-
-
-@pytest.fixture
-def held_saves(monkeypatch):
-    """Saves that wait until the test lets them go on."""
-    may_go_on = asyncio.Event()
-    save_batch = saver.save_batch
-
-    async def held_save_batch(batch):
-        await asyncio.wait_for(may_go_on.wait(), 5)
-        return await save_batch(batch)
-
-    monkeypatch.setattr(saver, "save_batch", held_save_batch)
-    return may_go_on
 
 
 async def send_three_and_see_them_read(socket):
