@@ -350,13 +350,7 @@ class Deployment:
         return cookies_of(response)
 
     def sessions(self, *usernames: str) -> list[str]:
-        """The key of a session of each user, created if need be, as if each had logged in: one `manage.py shell`
-        makes those of all the users it has not made one for yet."""
-        new = [name for name in dict.fromkeys(usernames) if name not in self.session_keys]
-        if new:
-            keys = self.manage("shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=tuple(new))).split()
-            self.session_keys.update(zip(new, keys, strict=True))
-        return [self.session_keys[name] for name in usernames]
+        return kept_sessions(self.session_keys, usernames, lambda code: self.manage("shell", "-v", "0", "-c", code))
 
     def websocket(self, room: str, session: str, query: str = "", origin: str | None = None):
         """A socket through nginx, as the room's page opens it; the query string may name it in uvicorn's log."""
@@ -380,6 +374,15 @@ for username in {usernames!r}:
     client.force_login(get_user_model().objects.get_or_create(username=username)[0])
     print(client.cookies["sessionid"].value)
 """
+
+
+def kept_sessions(known: dict[str, str], usernames: tuple[str, ...], manage_shell) -> list[str]:
+    """The key of a session of each user, created if need be, as if each had logged in. One `manage.py shell -c`
+    (`manage_shell`, given the code) makes those of all the users not yet in `known`, which keeps them."""
+    new = [name for name in dict.fromkeys(usernames) if name not in known]
+    if new:
+        known.update(zip(new, manage_shell(NEW_SESSIONS.format(usernames=tuple(new))).split(), strict=True))
+    return [known[name] for name in usernames]
 
 
 def accepted_socket(room: str, query: str) -> str:

@@ -32,12 +32,12 @@ from test_deploy import (
     DEPLOY,
     HOST,
     MESSAGES_EACH,
-    NEW_SESSIONS,
     SERVICE_RESTART,
     STEP,
     STOPPED_BY_SIGTERM,
     Page,
     accepted_socket,
+    kept_sessions,
     nginx_binary,
     nginx_command,
     site_config,
@@ -303,13 +303,9 @@ class Hosts:
         return result.stdout
 
     def sessions(self, *usernames: str) -> list[str]:
-        """The key of a session of each user, created if need be, as if each had logged in: one `manage.py shell`
-        makes those of all the users it has not made one for yet."""
-        new = [name for name in dict.fromkeys(usernames) if name not in self.session_keys]
-        if new:
-            keys = self.manage("app1", "shell", "-v", "0", "-c", NEW_SESSIONS.format(usernames=tuple(new))).split()
-            self.session_keys.update(zip(new, keys, strict=True))
-        return [self.session_keys[name] for name in usernames]
+        return kept_sessions(
+            self.session_keys, usernames, lambda code: self.manage("app1", "shell", "-v", "0", "-c", code)
+        )
 
     def uvicorn(self, host: str, port: int) -> Server:
         """One uvicorn process as the unit starts it, but on the host's own address, trusting the edge's headers."""
