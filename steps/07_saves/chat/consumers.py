@@ -99,7 +99,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
     async def not_saved(self, count, error):
         """Tells the page how many of its latest messages were not saved, if any, and closes."""
         if count:
-            await self.send(text_data=json.dumps({"error": f"Your latest {count} messages were not saved."}))
+            await self.send(text_data=json.dumps({"error": f"Your latest messages were not saved: {count} in all."}))
         if isinstance(error, REDIS_ERRORS):
             await self.lost_redis(error, self.base_send)
         else:

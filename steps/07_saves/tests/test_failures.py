@@ -49,7 +49,7 @@ async def test_a_save_that_fails_says_how_many_messages_were_not_saved_and_close
 
     may_fail.set()
 
-    assert await socket.receive_json_from() == {"error": "Your latest 3 messages were not saved."}
+    assert await socket.receive_json_from() == {"error": "Your latest messages were not saved: 3 in all."}
     assert await socket.receive_output() == {"type": "websocket.close", "code": SAVE_FAILED}
     assert "Could not save 1 messages" in caplog.text
     assert await Message.objects.acount() == 0
