@@ -23,6 +23,8 @@ From step 07 on the server sends messages in batches, {"messages": [...]}, each 
 on each client gives every message an id: the server acknowledges the message by echoing it with the id, or names the
 id when it refuses the message or could not save it. A message whose sender was told so is counted as refused or not
 saved, not as lost; one the server took and then did not deliver to some socket of its room is lost.
+From step 07 on a busy server says how long to wait before sending again (retry_after), and each client does as the page
+does: the messages that fall due meanwhile are held, not sent, and counted as held.
 
 With --idle S the sockets stay silent for S seconds between connecting and sending. With --flood one more
 client of room 0 sends as fast as it can while the load runs; its messages are counted apart from the load's.
@@ -88,6 +90,7 @@ COLUMNS = [
     "lost",
     "acknowledged",
     "refused",
+    "held",
     "not saved",
     "duplicated",
     "out of order",
@@ -273,6 +276,8 @@ class Result:
     acknowledged: int | None = None
     refused: int = 0
     not_saved: int = 0
+    # Messages the clients did not send because the server had asked them to wait: neither expected nor lost.
+    held: int = 0
     # How much the server's processes grew, together, from before the sockets connected until the deliveries stopped;
     # None where /proc does not say.
     rss_growth_mb: float | None = None
@@ -284,6 +289,7 @@ class Result:
         return (
             self.lost == 0
             and self.refused == 0
+            and self.held == 0
             and self.not_saved == 0
             and self.duplicated == 0
             and self.connect_errors == 0
@@ -308,6 +314,7 @@ class Result:
             f"{self.lost:,}",
             "" if self.acknowledged is None else f"{self.acknowledged:,}",
             f"{self.refused:,}",
+            f"{self.held:,}",
             f"{self.not_saved:,}",
             f"{self.duplicated:,}",
             f"{self.out_of_order:,}",
@@ -346,6 +353,9 @@ class Client:
         self.acknowledged: set[int] = set()
         self.refused: set[int] = set()
         self.not_saved: set[int] = set()
+        # The server asked the client to send nothing until then (retry_after); the messages due meanwhile are held.
+        self.held_until = 0.0
+        self.held = 0
 
     @property
     def told(self) -> set[int]:
@@ -393,6 +403,8 @@ class Client:
         elif "message" in data:
             self.take_message(data, run, now)
         elif "error" in data:
+            if type(data.get("retry_after")) in (int, float):
+                self.held_until = now + data["retry_after"]
             self.take_error(data, run)
         elif "history_after" not in data:  # the number of older messages the history leaves out
             run.count_error("unknown frame")
@@ -456,6 +468,9 @@ class Client:
             # Latency counts from when a message was due, so a client that falls behind shows up as latency.
             due = start + offset + number * interval
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if due < self.held_until:
+                self.held += 1
+                continue
             try:
                 await self.websocket.send(message_frame(run, self.sender, number, due))
             except ConnectionClosed:
@@ -647,6 +662,7 @@ async def load_server(target: str, served: Served, load: Load, label: str) -> Re
         acknowledged=sum(len(client.acknowledged) for client in connected) if run.client_ids else None,
         refused=sum(len(client.refused) for client in connected),
         not_saved=sum(len(client.not_saved) for client in connected),
+        held=sum(client.held for client in connected),
         duplicated=sum(count - 1 for client in connected for count in client.seen.values()),
         out_of_order=sum(client.out_of_order for client in connected),
         connect_errors=len(clients) - len(connected),

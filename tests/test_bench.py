@@ -1,17 +1,20 @@
 """The benchmark counts right: at a load any server handles, it sees every message arrive once, in order."""
 
 import argparse
+import asyncio
 import json
 import os
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bench.bench import (
     Client,
+    Load,
     Run,
     add_arguments,
     check_plot,
@@ -27,7 +30,7 @@ from tooling.ci import missing
 from tooling.config import ROOT, STEPS
 
 COLUMNS = (
-    "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | acknowledged | refused "
+    "| target | rooms × clients | offered/s | delivered/s | p50 ms | p99 ms | lost | acknowledged | refused | held "
     "| not saved | duplicated | out of order | connect errors | closed early | RSS growth MB |"
 )
 LABEL = "bench0-42"
@@ -227,6 +230,22 @@ def test_messages_told_of_are_not_lost_but_an_acknowledged_one_missing_elsewhere
     expected, delivered = expected_deliveries([sender, other], {0: 2}), deliveries([sender, other])
     assert (expected, delivered) == ((4 - 2) * 2, 3)  # message 3 never reached the other socket: one lost
     assert run.errors == {}
+
+
+def test_a_client_told_the_server_is_busy_holds_what_falls_due_before_it_may_send_again():
+    run, client, sent = Run(LABEL, None, client_ids=True), Client(0, 0), []
+
+    async def send(frame):
+        sent.append(json.loads(frame)["client_id"])
+
+    client.websocket = argparse.Namespace(send=send)
+    start = time.monotonic() - 60  # every message due already: none waits
+    # Message n falls due between start + n and start + n + 1 seconds: 0 to 3 fall due before start + 4.
+    client.take(json.dumps({"error": "busy", "refused": f"{LABEL}-0", "retry_after": 3}), run, start + 1)
+    asyncio.run(client.send(Load(rooms=1, clients=1, messages=8, rate=1), start, run))
+
+    assert (client.held, client.sent) == (4, 4)
+    assert sent == [f"{LABEL}-{number}" for number in range(4, 8)]
 
 
 def loads_for(*arguments):

@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 HISTORY_LENGTH = 50
 SERVER_BUSY = "The server is busy: this message was not saved, send it again."
+# How long a page told so sends nothing: a busy process is spared reading what it would refuse.
+RETRY_AFTER_SECONDS = 0.5
 
 
 def session_group_name(session_key):
@@ -94,7 +96,7 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"error": str(error)}))
             return
         if not self.saver.take(self, body, read_at):
-            await self.send(text_data=json.dumps({"error": SERVER_BUSY}))
+            await self.send(text_data=json.dumps({"error": SERVER_BUSY, "retry_after": RETRY_AFTER_SECONDS}))
 
     async def not_saved(self, count, error):
         """Tells the page how many of its latest messages were not saved, if any, and closes."""

@@ -1,5 +1,7 @@
 import asyncio
 import datetime
+import json
+import re
 
 import pytest
 import pytest_asyncio
@@ -12,6 +14,8 @@ from chat.management.commands.create_demo_users import DEMO_USERS
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 # How long a page waits before it first tries to reconnect: FIRST_RETRY_DELAY in room.js.
 RECONNECT_DELAY_MILLISECONDS = 500
+# How long a page told the server is busy waits before it sends again: RETRY_AFTER_SECONDS in chat/consumers.py.
+RETRY_AFTER_MILLISECONDS = 500
 SAVE_120_MESSAGES = """
 from django.contrib.auth import get_user_model
 from chat.models import Message, Room
@@ -247,6 +251,32 @@ async def test_a_page_back_after_120_messages_says_how_many_it_does_not_show(own
     await expect(log).to_have_count(2 + 50)
     await expect(log.nth(1)).to_have_text("70 earlier messages are not shown.")
     await expect(log.last).to_have_text("bob: missed 120")
+
+
+async def test_a_page_told_the_server_is_busy_sends_nothing_until_it_may(server, page, room_name):
+    sent = []
+
+    async def busy_server(socket):
+        def refuse(text):
+            sent.append(json.loads(text)["message"])
+            socket.send(json.dumps({"error": "The server is busy.", "retry_after": RETRY_AFTER_MILLISECONDS / 1000}))
+
+        socket.on_message(refuse)
+
+    await pause_clock(page)
+    await page.route_web_socket(re.compile(r"/ws/chat/"), busy_server)
+    await open_room(page, server, room_name)
+    await send(page, "first")
+    await expect(page.locator("#chat-message-submit")).to_be_disabled()
+
+    await send(page, "second")
+    await expect(page.locator("#chat-message-input")).to_have_value("second")
+    await page.clock.fast_forward(RETRY_AFTER_MILLISECONDS)
+    await expect(page.locator("#chat-message-submit")).to_be_enabled()
+    await page.keyboard.press("Enter")
+
+    await expect(page.locator("#chat-log li.error")).to_have_count(2)
+    assert sent == ["first", "second"]
 
 
 async def test_page_shows_when_the_connection_is_lost(own_server, page, room_name):

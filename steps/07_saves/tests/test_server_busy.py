@@ -3,7 +3,7 @@ import json
 import pytest
 
 from chat import saver
-from chat.consumers import SERVER_BUSY
+from chat.consumers import RETRY_AFTER_SECONDS, SERVER_BUSY
 from chat.models import Message
 
 pytestmark = pytest.mark.database
@@ -18,7 +18,8 @@ async def test_a_socket_with_too_many_messages_waiting_to_be_saved_is_told_the_n
     for number in range(4):
         await socket.send_json_to({"message": f"message {number}"})
 
-    assert (await socket.receive_json_from())["error"] == SERVER_BUSY
+    refusal = await socket.receive_json_from()
+    assert (refusal["error"], refusal["retry_after"]) == (SERVER_BUSY, RETRY_AFTER_SECONDS)
     held_saves.set()
     assert [(await socket.receive_json_from())["message"] for _ in range(3)] == ["message 0", "message 1", "message 2"]
     assert await socket.receive_nothing()

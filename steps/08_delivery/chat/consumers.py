@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 HISTORY_LENGTH = 50
 CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 SERVER_BUSY = "The server is busy: this message was not saved, send it again."
+# How long a page told so sends nothing: a busy process is spared reading what it would refuse.
+RETRY_AFTER_SECONDS = 0.5
 NOT_SAVED = "Your latest messages were not saved: they are sent again as soon as the page reconnects."
 
 
@@ -165,7 +167,8 @@ class ChatConsumer(RedisOutageMixin, AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"error": str(error), "refused": client_id}))
             return
         if (taken := self.saver.take(self, body, client_id, read_at)) is None:
-            await self.send(text_data=json.dumps({"error": SERVER_BUSY, "refused": client_id}))
+            refusal = {"error": SERVER_BUSY, "refused": client_id, "retry_after": RETRY_AFTER_SECONDS}
+            await self.send(text_data=json.dumps(refusal))
             return
         self.last_taken = taken
 

@@ -18,7 +18,8 @@ from .outages import REDIS_ERRORS
 logger = logging.getLogger(__name__)
 
 # What may wait to be saved, in this process and from one socket: past either, a message is refused, never dropped.
-MAX_UNSAVED = 2_000
+# 800 is under half a second of what one process saves and sends to rooms of 20.
+MAX_UNSAVED = 800
 MAX_UNSAVED_PER_SOCKET = 20
 # Deliveries this late mean the process has more to send than it can: it takes nothing new until it catches up.
 MAX_DELIVERY_LAG_SECONDS = 0.5

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from chat import saver
-from chat.consumers import SERVER_BUSY
+from chat.consumers import RETRY_AFTER_SECONDS, SERVER_BUSY
 from chat.models import Message
 from sockets import logged_in
 
@@ -66,7 +66,11 @@ async def test_a_socket_with_too_many_messages_waiting_to_be_saved_is_told_which
     for number in range(4):
         await socket.send_json_to({"message": f"message {number}", "client_id": f"page-{number}"})
 
-    assert await socket.receive_json_from() == {"error": SERVER_BUSY, "refused": "page-3"}
+    assert await socket.receive_json_from() == {
+        "error": SERVER_BUSY,
+        "refused": "page-3",
+        "retry_after": RETRY_AFTER_SECONDS,
+    }
     held_saves.set()
     assert [(await socket.receive_json_from())["client_id"] for _ in range(3)] == ["page-0", "page-1", "page-2"]
     assert await socket.receive_nothing()

@@ -14,6 +14,8 @@ from chat.management.commands.create_demo_users import DEMO_USERS
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 # How long a page waits before it first tries to reconnect: FIRST_RETRY_DELAY in room.js.
 RECONNECT_DELAY_MILLISECONDS = 500
+# How long a page told the server is busy waits before it sends again: RETRY_AFTER_SECONDS in chat/consumers.py.
+RETRY_AFTER_MILLISECONDS = 500
 # uvicorn closes every socket with this standard code as it stops.
 SERVICE_RESTART = 1012
 # How long a page waits for a message missing from the numbers before it asks for it: GAP_WAIT in room.js.
@@ -375,6 +377,39 @@ async def test_a_message_the_server_refuses_goes_back_in_the_input(server, page,
 
     await expect(page.locator("#chat-log li.error")).to_have_text(["The server is busy."])
     await expect(page.locator("#chat-message-input")).to_have_value("please save me")
+
+
+async def test_a_page_told_the_server_is_busy_sends_nothing_until_it_may(server, page, room_name):
+    sent = []
+
+    async def server_busy_once(socket):
+        def answer(text):
+            received = json.loads(text)
+            sent.append(received["message"])
+            if len(sent) == 1:
+                refusal = {"error": "The server is busy.", "refused": received["client_id"]}
+                socket.send(json.dumps({**refusal, "retry_after": RETRY_AFTER_MILLISECONDS / 1000}))
+            else:
+                fields = {"author": "alice", "message": received["message"], "client_id": received["client_id"]}
+                socket.send(json.dumps({"messages": [message(len(sent), **fields)]}))
+
+        socket.on_message(answer)
+
+    await serve_the_page_with(page, server_busy_once)
+    await page.goto(f"{server.url}/chat/{room_name}/")
+    await expect(page.locator("#connection-status")).to_have_attribute("data-state", "open")
+    await send(page, "first")
+    await expect(page.locator("#chat-message-submit")).to_be_disabled()
+
+    await page.locator("#chat-message-input").fill("second")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#chat-message-input")).to_have_value("second")
+    await page.clock.fast_forward(RETRY_AFTER_MILLISECONDS)
+    await expect(page.locator("#chat-message-submit")).to_be_enabled()
+    await page.keyboard.press("Enter")
+
+    await expect(page.locator("#chat-log li.message")).to_have_text(["alice: second"])
+    assert sent == ["first", "second"]
 
 
 async def test_a_page_asks_for_a_message_still_missing_after_a_second(server, page, room_name):

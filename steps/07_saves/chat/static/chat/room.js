@@ -2,6 +2,7 @@ const roomName = JSON.parse(document.getElementById("room-name").textContent);
 const log = document.getElementById("chat-log");
 const form = document.getElementById("chat-form");
 const input = document.getElementById("chat-message-input");
+const sendButton = document.getElementById("chat-message-submit");
 const status = document.getElementById("connection-status");
 
 const scheme = window.location.protocol === "https:" ? "wss" : "ws";
@@ -61,6 +62,11 @@ function connect() {
         const data = JSON.parse(event.data);
         if (data.error) {
             addToLog(data.error, "error");
+            if (data.retry_after) {
+                // The server is busy: with its form's button disabled, Enter does not send either, until it may.
+                sendButton.disabled = true;
+                setTimeout(() => (sendButton.disabled = false), data.retry_after * 1000);
+            }
         } else if ("history_after" in data) {
             // The server sends no older messages: say how many are left out.
             addToLog(`${data.history_after - lastNumber} earlier messages are not shown.`, "notice");
