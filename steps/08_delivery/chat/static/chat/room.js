@@ -117,7 +117,7 @@ function connect() {
         if (data.error) {
             addToLog(data.error, "error");
             if (data.retry_after) {
-                // The server is busy: with its form's button disabled, Enter does not send either, until it may.
+                // The server is busy: send nothing for as long as it asks. A disabled button stops Enter too.
                 sendButton.disabled = true;
                 setTimeout(() => (sendButton.disabled = false), data.retry_after * 1000);
             }
