@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -237,7 +238,7 @@ def test_a_client_told_the_server_is_busy_holds_what_falls_due_before_it_may_sen
     async def send(frame):
         sent.append(json.loads(frame)["client_id"])
 
-    client.websocket = argparse.Namespace(send=send)
+    client.websocket = SimpleNamespace(send=send)  # all the client's send needs of a socket
     start = time.monotonic() - 60  # every message due already: none waits
     # Message n falls due between start + n and start + n + 1 seconds: 0 to 3 fall due before start + 4.
     client.take(json.dumps({"error": "busy", "refused": f"{LABEL}-0", "retry_after": 3}), run, start + 1)
